@@ -1,0 +1,1 @@
+"""Layer 9: argument parsing and rendering only."""

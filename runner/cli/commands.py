@@ -1,0 +1,3 @@
+"""Importing this module registers every verb on the `runner` group."""
+
+from runner.cli import check, next, schema  # noqa: F401

@@ -1,0 +1,50 @@
+"""Finding and loading runner.yaml and the data model, shared by every command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.errors import ConfigError
+from runner.spec.config import Config, RunnerConfig, find_config
+from runner.spec.datamodel import DataModel
+from runner.spec.files import Loaded, load_config_file, load_datamodel_file
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The configuration in force, with the outcome of loading its files."""
+
+    config: Config
+    config_file: Loaded[RunnerConfig] | None
+    datamodel_file: Loaded[DataModel] | None
+
+    @property
+    def datamodel(self) -> DataModel | None:
+        return self.datamodel_file.value if self.datamodel_file else None
+
+
+def load_workspace(explicit: str | None, cwd: Path) -> Workspace:
+    """Load what is there; problems stay in the Loaded results (for `runner check`)."""
+    path = find_config(explicit, cwd)
+    if path is None:
+        config = Config(RunnerConfig(), None, cwd)
+        loaded = None
+    else:
+        loaded = load_config_file(path)
+        config = Config(loaded.value or RunnerConfig(), path, path.parent)
+    datamodel_path = config.datamodel_path
+    datamodel = load_datamodel_file(datamodel_path) if datamodel_path else None
+    return Workspace(config, loaded, datamodel)
+
+
+def require_valid(workspace: Workspace) -> Workspace:
+    """For commands that act: an invalid runner.yaml or data model is an error."""
+    for loaded in (workspace.config_file, workspace.datamodel_file):
+        if loaded is not None and loaded.errors:
+            first = loaded.errors[0]
+            raise ConfigError(
+                f"{loaded.path}:{first.line}:{first.column}: {first.message} "
+                f"(run 'runner check' for every problem)"
+            )
+    return workspace
