@@ -54,16 +54,16 @@ class CheckResult:
 
 @dataclass
 class _Plan:
-    """The files to check, in order, each with its kind."""
+    """The files to check, in order, each with its kind and (for tasks) its id."""
 
-    entries: list[tuple[Path, str]] = field(default_factory=list)
-    seen: set[Path] = field(default_factory=set)
+    entries: list[tuple[Path, str, str | None]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
 
-    def add(self, path: Path, kind: str) -> None:
-        key = path.resolve() if path.exists() else path
+    def add(self, path: Path, kind: str, task_id: str | None = None) -> None:
+        key = os.path.normpath(os.path.abspath(path))
         if key not in self.seen:
             self.seen.add(key)
-            self.entries.append((path, kind))
+            self.entries.append((path, kind, task_id))
 
 
 def check(
@@ -77,7 +77,10 @@ def check(
         templates=frozenset(template_names(workspace.config.templates_dir)),
     )
     ids: dict[str, Path] = {}
-    reports = [_check_one(workspace, path, kind, ctx, ids, cwd) for path, kind in plan.entries]
+    reports = [
+        _check_one(workspace, path, kind, task_id, ctx, ids, cwd)
+        for path, kind, task_id in plan.entries
+    ]
     return CheckResult(reports, strict)
 
 
@@ -85,20 +88,26 @@ def _plan(workspace: Workspace, paths: list[str], cwd: Path) -> _Plan:
     plan = _Plan()
     config = workspace.config
     if not paths:
-        for path in _yaml_files(config.tasks_dir):
-            plan.add(path, "task")
+        for path, task_id in _task_files(config.tasks_dir, ""):
+            plan.add(path, "task", task_id)
         if config.path is not None:
             plan.add(config.path, "config")
         if config.datamodel_path is not None:
             plan.add(config.datamodel_path, "datamodel")
         return plan
+    kinds = _Kinds(workspace)
     for raw in paths:
         path = Path(raw) if Path(raw).is_absolute() else cwd / raw
         if not path.exists() and not path.is_symlink():
             raise UsageError(f"path {raw} does not exist")
-        is_tree = path.is_dir() and path.suffix not in TASK_SUFFIXES
-        for item in _yaml_files(path) if is_tree else [path]:
-            plan.add(item, _kind(workspace, item))
+        if path.is_dir() and path.suffix not in TASK_SUFFIXES:
+            prefix = _id_prefix(path, config.tasks_dir)
+            for item, task_id in _task_files(path, prefix or ""):
+                kind = kinds.of(item)
+                plan.add(item, kind, (task_id if prefix is not None else item.stem) if kind == "task" else None)
+        else:
+            kind = kinds.of(path)
+            plan.add(path, kind, task_id_for(path, config.tasks_dir) if kind == "task" else None)
     _add_broken_dependencies(workspace, plan)
     return plan
 
@@ -110,30 +119,53 @@ def _add_broken_dependencies(workspace: Workspace, plan: _Plan) -> None:
             plan.add(loaded.path, kind)
 
 
-def _kind(workspace: Workspace, path: Path) -> str:
-    config = workspace.config
-    resolved = path.resolve()
-    if config.path is not None and resolved == config.path.resolve():
-        return "config"
-    if path.name == "runner.yaml":
-        return "config"
-    datamodel = config.datamodel_path
-    if (datamodel is not None and resolved == datamodel.resolve()) or path.name == "datamodel.yaml":
-        return "datamodel"
-    return "task"
+class _Kinds:
+    """Tells runner.yaml and the data model from task files, resolving paths only by name."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        config = workspace.config
+        self.special = {
+            path.resolve(): kind
+            for path, kind in ((config.path, "config"), (config.datamodel_path, "datamodel"))
+            if path is not None
+        }
+        self.names = {p.name for p in self.special} | {"runner.yaml", "datamodel.yaml"}
+
+    def of(self, path: Path) -> str:
+        if path.name not in self.names:
+            return "task"
+        kind = self.special.get(path.resolve())
+        if kind:
+            return kind
+        return {"runner.yaml": "config", "datamodel.yaml": "datamodel"}.get(path.name, "task")
 
 
-def _yaml_files(directory: Path) -> Iterator[Path]:
-    """Task files under a directory, sorted, following symlinked directories once."""
+def _id_prefix(directory: Path, tasks_dir: Path) -> str | None:
+    """The task id prefix of files under `directory`; None when it is outside tasks_dir."""
+    try:
+        relative = directory.resolve().relative_to(tasks_dir.resolve())
+    except ValueError:
+        return None
+    return "" if relative == Path(".") else relative.as_posix() + "/"
+
+
+def _task_files(directory: Path, prefix: str) -> Iterator[tuple[Path, str]]:
+    """YAML files under a directory, sorted, with their task ids; symlinked dirs followed."""
     if not directory.is_dir():
         return
-    found: list[Path] = []
+    found: list[tuple[Path, str]] = []
     for root, dirs, files in os.walk(directory, followlinks=True):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        base = Path(root)
-        found += [base / f for f in files if f.endswith(TASK_SUFFIXES) and not f.startswith(".")]
-        found += [base / d for d in dirs if d.endswith(TASK_SUFFIXES)]
+        relative = os.path.relpath(root, directory)
+        base = "" if relative == "." else relative.replace(os.sep, "/") + "/"
+        names = [f for f in files if f.endswith(TASK_SUFFIXES) and not f.startswith(".")]
+        names += [d for d in dirs if d.endswith(TASK_SUFFIXES)]
+        found += [(Path(root) / n, prefix + base + _strip_suffix(n)) for n in names]
     yield from sorted(found)
+
+
+def _strip_suffix(name: str) -> str:
+    return name.rsplit(".", 1)[0]
 
 
 def task_id_for(path: Path, tasks_dir: Path) -> str:
@@ -149,6 +181,7 @@ def _check_one(
     workspace: Workspace,
     path: Path,
     kind: str,
+    task_id: str | None,
     ctx: CheckContext,
     ids: dict[str, Path],
     cwd: Path,
@@ -160,7 +193,7 @@ def _check_one(
     if kind == "datamodel":
         loaded_dm = workspace.datamodel_file if _same(workspace.datamodel_file, path) else None
         return _report(shown, None, loaded_dm or _load_datamodel(path))
-    task_id = task_id_for(path, workspace.config.tasks_dir)
+    task_id = task_id if task_id is not None else task_id_for(path, workspace.config.tasks_dir)
     loaded_task = load_task_file(path, task_id, ctx)
     diagnostics = list(loaded_task.diagnostics)
     if task_id in ids:

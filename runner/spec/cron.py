@@ -8,6 +8,7 @@ Python versions, unlike `hash()`.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 
 MACROS = {
@@ -66,10 +67,12 @@ def parse_cron(expression: str, task_id: str | None = None) -> CronEntry:
     for name, value in zip(FIELD_NAMES, fields, strict=True):
         if not _FIELD_CHARS.match(value) or _RANDOM.search(value):
             raise CronSyntaxError(f"cron {name} field {value!r} is not valid")
-    _expand(" ".join(fields), task_id or "runner")
+    text = " ".join(fields)
+    _expand(text, (task_id or "runner") if "H" in text else "")
     return CronEntry(expression, (fields[0], fields[1], fields[2], fields[3], fields[4]))
 
 
+@lru_cache(maxsize=4096)
 def _expand(text: str, task_id: str) -> None:
     from croniter import CroniterError, croniter
 

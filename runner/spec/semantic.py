@@ -205,7 +205,8 @@ def _check_element(element: Any, path: KeyPath, model: DataModel, out: Collector
     if isinstance(element, InElement):
         for i, name in enumerate(element.fields):
             _check_field(name, (*path, "fields", i), model, out, None)
-        if "_tags._id" in element.fields:
+        # Only a list of tag ids alone: with other fields, a value may be meant for those.
+        if element.fields == ["_tags._id"]:
             for i, value in enumerate(element.in_):
                 if value is not None and value not in model.tags_by_id:
                     out.error((*path, "in", i), f"no tag with _id {value!r} in the data model")

@@ -18,6 +18,7 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -67,6 +68,7 @@ class Positions:
         return self.keys.get(path) or self.of_value(path)
 
 
+@lru_cache(maxsize=1)
 def has_c_parser() -> bool:
     try:
         from ruamel.yaml.cyaml import CParser  # noqa: F401
@@ -97,10 +99,9 @@ def load(text: str, *, positions: bool = False, pure: bool = False) -> tuple[Any
     """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise YamlSyntaxError(f"file is larger than {MAX_BYTES // 1024} KiB")
-    yaml = YAML(typ="safe", pure=pure or not has_c_parser())
     builder = _Builder(Positions() if positions else None)
     try:
-        builder.run(yaml.parse(io.StringIO(text)))
+        builder.run(_events(text, pure=pure or not has_c_parser()))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -111,8 +112,32 @@ def load(text: str, *, positions: bool = False, pure: bool = False) -> tuple[Any
     return builder.result, builder.positions
 
 
+def _events(text: str, *, pure: bool) -> Iterator[Any]:
+    if pure:
+        yield from _pure_yaml().parse(io.StringIO(text))
+        return
+    from ruamel.yaml.cyaml import CParser
+
+    parser = CParser(text)
+    while True:
+        event = parser.get_event()
+        yield event
+        if type(event).__name__ == "StreamEndEvent":
+            return
+
+
+@lru_cache(maxsize=1)
+def _pure_yaml() -> YAML:
+    return YAML(typ="safe", pure=True)
+
+
+_MAYBE_NOT_STRING = frozenset("~nNtTfF0123456789+-.")
+
+
 def resolve_plain(value: str) -> Any:
     """The YAML 1.2 core schema for an untagged plain scalar."""
+    if value and value[0] not in _MAYBE_NOT_STRING:
+        return value
     if _NULL.match(value):
         return None
     if value in _BOOL:
