@@ -24,7 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 MODULE_PARAMS = {
-    "set_unset_tags": "params:\n  tags:\n    - {{_id: 16, set: true}}\n    - {{reference: favourite, set: {flag}}}\n",
+    "set_unset_tags": (
+        "params:\n  tags:\n    - {{_id: 16, set: true}}\n"
+        "    - {{reference: favourite, set: {flag}}}\n"
+    ),
     "delete_objects": "params:\n  mode: trash\n",
     "search": (
         "params:\n  fields: [_system_object_id, images.title, images.shot_at]\n"
@@ -36,7 +39,8 @@ MODULE_PARAMS = {
     ),
 }
 SCHEDULES = [
-    'schedule:\n  cron: "{m} {h} * * 1-5"\n  timezone: Europe/Berlin\n  missed: once\n  max_lateness: 1h\n',
+    'schedule:\n  cron: "{m} {h} * * 1-5"\n  timezone: Europe/Berlin\n'
+    "  missed: once\n  max_lateness: 1h\n",
     'schedule:\n  cron: ["{m} {h} * * *", "H 3 * * 0"]\n  timezone: America/New_York\n',
     "schedule:\n  every:\n    - {{weekdays: [monday, thursday], hours: [{h}], minutes: [{m}]}}\n"
     "  timezone: Australia/Lord_Howe\n  missed: all\n  max_catchup: 5\n",
@@ -50,7 +54,8 @@ SEARCHES = [
     "    - {{type: match, fields: [images.title], string: harbour {m}, mode: fulltext}}\n",
     "    - type: complex\n      search:\n"
     "        - {{type: in, fields: [_tags._id], in: [21], bool: should}}\n"
-    "        - {{type: range, field: images.shot_at, from: '2020-01-01', to: $startOfYear, bool: should}}\n"
+    "        - {{type: range, field: images.shot_at, from: '2020-01-01', to: $startOfYear,"
+    " bool: should}}\n"
     "    - {{type: in, fields: [_tags._id], in: [18], bool: must_not}}\n",
 ]
 
@@ -60,8 +65,12 @@ def task_text(i: int, rng: random.Random) -> str:
     values = {"m": rng.randrange(60), "h": rng.randrange(24), "d": rng.randrange(1, 28)}
     schedule = rng.choice(SCHEDULES).format(**values)
     search = rng.choice(SEARCHES).format(**values)
-    params = MODULE_PARAMS[module].format(flag=rng.choice(["true", "false"]), rows=rng.randrange(10, 500))
-    notify = "notify:\n  email:\n    to: [ops@example.org]\n    problems_only: true\n" if i % 3 else ""
+    params = MODULE_PARAMS[module].format(
+        flag=rng.choice(["true", "false"]), rows=rng.randrange(10, 500)
+    )
+    notify = (
+        "notify:\n  email:\n    to: [ops@example.org]\n    problems_only: true\n" if i % 3 else ""
+    )
     return (
         "# yaml-language-server: $schema=../../schemas/task.schema.json\n"
         f"version: 1\ndescription: Generated task {i} for the check benchmark\n"
@@ -96,7 +105,9 @@ def timed(command: list[str], cwd: Path, expect: int = 0) -> float:
 
 
 def peak_rss_mib(command: list[str], cwd: Path) -> float:
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit("runner check failed on the big repository")
@@ -115,13 +126,20 @@ def main() -> None:
         make_repository(repo, args.files)
         files = sorted(str(p.relative_to(repo)) for p in (repo / "tasks.d").rglob("*.yaml"))
         runner = [str(BIN / "runner"), "check", "tasks.d"]
-        baseline = [str(BIN / "check-jsonschema"), "--schemafile", "schemas/task.schema.json", *files]
+        baseline = [
+            str(BIN / "check-jsonschema"),
+            "--schemafile",
+            "schemas/task.schema.json",
+            *files,
+        ]
         runner_best = min(timed(runner, repo) for _ in range(args.repeat))
         baseline_best = min(timed(baseline, repo) for _ in range(args.repeat))
         print(f"files checked:                      {len(files)}")
         print(f"runner check (all semantic checks): {runner_best:.3f} s (best of {args.repeat})")
         print(f"check-jsonschema (schema only):     {baseline_best:.3f} s (best of {args.repeat})")
-        print(f"ratio check-jsonschema / runner:    {baseline_best / runner_best:.1f}x  (goal: >= 3x)")
+        print(
+            f"ratio check-jsonschema / runner:    {baseline_best / runner_best:.1f}x  (goal: >= 3x)"
+        )
         big = Path(tmp) / "big"
         big.mkdir()
         make_repository(big, args.big)

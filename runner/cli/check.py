@@ -26,9 +26,13 @@ def check_command(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: 
     from runner.commands.check import check
 
     env = env_of(ctx)
-    result = check(env.workspace(require_valid=False), list(paths), now=env.now(), cwd=env.cwd, strict=strict)
+    result = check(
+        env.workspace(require_valid=False), list(paths), now=env.now(), cwd=env.cwd, strict=strict
+    )
     if fmt == "text":
-        output = render_text(result, color=sys.stdout.isatty() and "NO_COLOR" not in __import__("os").environ)
+        output = render_text(
+            result, color=sys.stdout.isatty() and "NO_COLOR" not in __import__("os").environ
+        )
     else:
         output = CHECK_REPORTERS[fmt](result)
     click.echo(output, nl=False)

@@ -37,7 +37,8 @@ class Env:
         return self.clock.now()
 
     def workspace(self, *, require_valid: bool = True) -> Any:
-        from runner.commands.config import load_workspace, require_valid as check_valid
+        from runner.commands.config import load_workspace
+        from runner.commands.config import require_valid as check_valid
 
         workspace = load_workspace(self.config, self.cwd)
         return check_valid(workspace) if require_valid else workspace
@@ -83,7 +84,9 @@ class RunnerGroup(click.Group):
             raise
         except Exception as exc:  # a bug: one line, traceback saved for the report
             where = _save_traceback()
-            click.echo(f"internal error: {type(exc).__name__}: {exc} (traceback: {where})", err=True)
+            click.echo(
+                f"internal error: {type(exc).__name__}: {exc} (traceback: {where})", err=True
+            )
             ctx.exit(1)
 
 

@@ -10,7 +10,13 @@ from runner.cli.main import cli, config_option, env_of
 
 
 @cli.command("schema")
-@click.option("--output", "output", metavar="DIR", type=click.Path(file_okay=False), help="Default: schemas/ beside runner.yaml.")
+@click.option(
+    "--output",
+    "output",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Default: schemas/ beside runner.yaml.",
+)
 @config_option
 @click.pass_context
 def schema_command(ctx: click.Context, output: str | None) -> None:

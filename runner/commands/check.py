@@ -7,11 +7,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from runner.commands.config import Workspace
 from runner.errors import UsageError
 from runner.spec.diagnostics import Diagnostic, Severity
-from runner.spec.files import Loaded
+from runner.spec.files import Loaded, load_config_file, load_datamodel_file
 from runner.spec.semantic import CheckContext, load_task_file
 from runner.spec.templates import template_names
 
@@ -104,7 +105,11 @@ def _plan(workspace: Workspace, paths: list[str], cwd: Path) -> _Plan:
             prefix = _id_prefix(path, config.tasks_dir)
             for item, task_id in _task_files(path, prefix or ""):
                 kind = kinds.of(item)
-                plan.add(item, kind, (task_id if prefix is not None else item.stem) if kind == "task" else None)
+                plan.add(
+                    item,
+                    kind,
+                    (task_id if prefix is not None else item.stem) if kind == "task" else None,
+                )
         else:
             kind = kinds.of(path)
             plan.add(path, kind, task_id_for(path, config.tasks_dir) if kind == "task" else None)
@@ -114,7 +119,10 @@ def _plan(workspace: Workspace, paths: list[str], cwd: Path) -> _Plan:
 
 def _add_broken_dependencies(workspace: Workspace, plan: _Plan) -> None:
     """An invalid runner.yaml or data model affects every task: always report it."""
-    for loaded, kind in ((workspace.config_file, "config"), (workspace.datamodel_file, "datamodel")):
+    for loaded, kind in (
+        (workspace.config_file, "config"),
+        (workspace.datamodel_file, "datamodel"),
+    ):
         if loaded is not None and loaded.errors:
             plan.add(loaded.path, kind)
 
@@ -203,23 +211,19 @@ def _check_one(
     return FileReport(shown, task_id, sorted(diagnostics), loaded_task.source)
 
 
-def _same(loaded: Loaded[object] | None, path: Path) -> bool:
+def _same(loaded: Loaded[Any] | None, path: Path) -> bool:
     return loaded is not None and loaded.path.resolve() == path.resolve()
 
 
-def _load_config(path: Path) -> Loaded[object]:
-    from runner.spec.files import load_config_file
-
-    return load_config_file(path)  # type: ignore[return-value]
+def _load_config(path: Path) -> Loaded[Any]:
+    return load_config_file(path)
 
 
-def _load_datamodel(path: Path) -> Loaded[object]:
-    from runner.spec.files import load_datamodel_file
-
-    return load_datamodel_file(path)  # type: ignore[return-value]
+def _load_datamodel(path: Path) -> Loaded[Any]:
+    return load_datamodel_file(path)
 
 
-def _report(shown: str, task: str | None, loaded: Loaded[object] | Loaded[object]) -> FileReport:
+def _report(shown: str, task: str | None, loaded: Loaded[Any]) -> FileReport:
     return FileReport(shown, task, list(loaded.diagnostics), loaded.source)
 
 

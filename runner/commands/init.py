@@ -41,7 +41,9 @@ def _scaffold(node: Traversable, prefix: str) -> list[tuple[str, Traversable]]:
     for child in sorted(node.iterdir(), key=lambda c: c.name):
         if child.name.startswith(("__", ".")):
             continue
-        name = "." + child.name.removeprefix("dot-") if child.name.startswith("dot-") else child.name
+        name = (
+            "." + child.name.removeprefix("dot-") if child.name.startswith("dot-") else child.name
+        )
         if child.is_dir():
             found += _scaffold(child, f"{prefix}{name}/")
         else:

@@ -37,14 +37,20 @@ def next_runs(
         return NextResult(task_id, str(tz), [], "manual: runs only with 'runner run'")
     if not spec.enabled:
         return NextResult(task_id, str(tz), [], "disabled (enabled: false)")
-    fires = next_fires(spec.schedule, task_id, after=start, count=count, default_timezone=default_tz)
+    fires = next_fires(
+        spec.schedule, task_id, after=start, count=count, default_timezone=default_tz
+    )
     note = "fires once, when a daemon first sees it" if spec.schedule.at == "now" else None
     return NextResult(task_id, str(tz), fires, note)
 
 
 def _parse_after(value: str, tz: object) -> datetime:
     try:
-        parsed = parse_datetime(value) if "T" in value.upper() or " " in value else datetime.fromisoformat(value)
+        parsed = (
+            parse_datetime(value)
+            if "T" in value.upper() or " " in value
+            else datetime.fromisoformat(value)
+        )
     except ValueError:
         raise UsageError(f"--after {value!r} is not an ISO 8601 date-time") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)  # type: ignore[arg-type]

@@ -21,9 +21,15 @@ def schemas() -> dict[str, dict[str, Any]]:
     generated = {
         "task.schema.json": ("runner task file", task_json_schema()),
         "runner.schema.json": ("runner.yaml", TypeAdapter(RunnerConfig).json_schema(by_alias=True)),
-        "datamodel.schema.json": ("datamodel.yaml", TypeAdapter(DataModel).json_schema(by_alias=True)),
+        "datamodel.schema.json": (
+            "datamodel.yaml",
+            TypeAdapter(DataModel).json_schema(by_alias=True),
+        ),
     }
-    return {name: {"$schema": DIALECT, "title": title, **body} for name, (title, body) in generated.items()}
+    return {
+        name: {"$schema": DIALECT, "title": title, **body}
+        for name, (title, body) in generated.items()
+    }
 
 
 def render(schema: dict[str, Any]) -> str:

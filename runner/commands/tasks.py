@@ -33,7 +33,9 @@ def resolve_task(workspace: Workspace, task: str, cwd: Path) -> tuple[Path, str]
     return existing[0], task
 
 
-def load_valid_task(workspace: Workspace, task: str, cwd: Path, now: datetime) -> tuple[str, Loaded[AnyTask]]:
+def load_valid_task(
+    workspace: Workspace, task: str, cwd: Path, now: datetime
+) -> tuple[str, Loaded[AnyTask]]:
     """The task's validated spec; an invalid file raises InvalidFile with every diagnostic."""
     path, task_id = resolve_task(workspace, task, cwd)
     ctx = CheckContext(

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Discriminator, Field, StrictBool, StrictInt, StrictStr, Tag
 
@@ -69,7 +69,7 @@ def _store_tag(value: Any) -> str | None:
 
 
 StoreConfig = Annotated[
-    Union[Annotated[SqliteStore, Tag("type=sqlite")], Annotated[PostgresStore, Tag("type=postgres")]],
+    Annotated[SqliteStore, Tag("type=sqlite")] | Annotated[PostgresStore, Tag("type=postgres")],
     Discriminator(
         _store_tag,
         custom_error_type="store_type",

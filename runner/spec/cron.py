@@ -8,8 +8,8 @@ Python versions, unlike `hash()`.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 
 MACROS = {
     "@yearly": "0 0 1 1 *",

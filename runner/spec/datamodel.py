@@ -7,7 +7,7 @@ reference, what rights a user holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from typing import Annotated, Literal
 
@@ -145,7 +145,7 @@ class DataModel(BaseModel):
         if user is None:
             return set()
         groups = {g.name: g for g in self.groups}
-        rights = set(user.system_rights)
+        rights: set[str] = set(user.system_rights)
         for group in user.groups:
             if group in groups:
                 rights.update(groups[group].system_rights)
@@ -194,7 +194,9 @@ def check_datamodel(model: DataModel, out: Collector) -> None:
     ots = model.objecttypes
     _unique(out, "objecttype", [(("objecttypes", i, "name"), ot.name) for i, ot in enumerate(ots)])
     for i, ot in enumerate(ots):
-        entries = [(("objecttypes", i, "fields", j, "name"), f.name) for j, f in enumerate(ot.fields)]
+        entries = [
+            (("objecttypes", i, "fields", j, "name"), f.name) for j, f in enumerate(ot.fields)
+        ]
         _unique(out, "field", entries)
     pools = list(model.pool_entries())
     _unique(out, "pool name", [((*path, "name"), p.name) for p, _, path in pools])
@@ -234,7 +236,7 @@ def _check_grants(model: DataModel, out: Collector, groups: set[str], pools: set
                 out.error(("grants", i, key), f"unknown {key} '{value}'" + suggest(value, known))
 
 
-def _unique(out: Collector, what: str, entries: list[tuple[Path, object]]) -> None:
+def _unique(out: Collector, what: str, entries: Sequence[tuple[Path, object]]) -> None:
     seen: set[object] = set()
     for path, name in entries:
         if name in seen:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from runner.spec.yamlsafe import Path, Positions
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
 
@@ -50,7 +50,9 @@ class Collector:
         self.items: list[Diagnostic] = []
         self._pending: list[_Pending] = []
 
-    def error(self, path: Path, message: str, *, key: bool = False, loc: Path | None = None) -> None:
+    def error(
+        self, path: Path, message: str, *, key: bool = False, loc: Path | None = None
+    ) -> None:
         """A problem at the value (or, with `key`, the key) at `path`; `loc` names it if other."""
         self._pending.append(_Pending(path, loc or path, message, Severity.ERROR, key))
 

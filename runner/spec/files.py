@@ -119,9 +119,13 @@ def _check_secrets(data: dict[str, Any], base: Path, out: Collector) -> None:
         for kind, name in secret_references(value):
             problem = unresolvable_secret(kind, name, base)
             if problem:
-                out.warning(key_path, f"secret ${{{kind}:{name}}} cannot be resolved here: {problem}")
+                out.warning(
+                    key_path, f"secret ${{{kind}:{name}}} cannot be resolved here: {problem}"
+                )
         if key_path[-1] == "password" and not secret_references(value):
-            out.warning(key_path, "write the password as ${env:NAME} or ${file:PATH}, not in the file")
+            out.warning(
+                key_path, "write the password as ${env:NAME} or ${file:PATH}, not in the file"
+            )
 
 
 def load_datamodel_file(path: Path) -> Loaded[DataModel]:

@@ -116,7 +116,9 @@ def _message(
         return f"missing required key '{path[-1] if path else ''}'", False
     if kind == "literal_error":
         expected = ctx.get("expected", "")
-        hint = suggest(str(value), [e.strip(" '") for e in expected.replace(" or ", ",").split(",")])
+        hint = suggest(
+            str(value), [e.strip(" '") for e in expected.replace(" or ", ",").split(",")]
+        )
         return f"{describe(value)} is not allowed here; expected {expected}{hint}", False
     if kind in ("module", "element_type", "store_type"):
         return _tag_message(kind, value), False

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -141,13 +141,11 @@ def _element_tag(value: Any) -> str | None:
 
 
 SearchElement = Annotated[
-    Union[
-        Annotated[InElement, Tag("type=in")],
-        Annotated[MatchElement, Tag("type=match")],
-        Annotated[RangeElement, Tag("type=range")],
-        Annotated[ComplexElement, Tag("type=complex")],
-        Annotated[ChangelogRangeElement, Tag("type=changelog_range")],
-    ],
+    Annotated[InElement, Tag("type=in")]
+    | Annotated[MatchElement, Tag("type=match")]
+    | Annotated[RangeElement, Tag("type=range")]
+    | Annotated[ComplexElement, Tag("type=complex")]
+    | Annotated[ChangelogRangeElement, Tag("type=changelog_range")],
     Discriminator(
         _element_tag,
         custom_error_type="element_type",

@@ -174,9 +174,7 @@ def _check_warnings(spec: AnyTask, ctx: CheckContext, out: Collector) -> None:
             out.warning(("search", key), f"fylr's '{key}' is accepted and ignored by runner")
 
 
-def _elements(
-    elements: list[Any], path: KeyPath
-) -> Iterator[tuple[Any, KeyPath]]:
+def _elements(elements: list[Any], path: KeyPath) -> Iterator[tuple[Any, KeyPath]]:
     for index, element in enumerate(elements):
         here = (*path, index)
         yield element, here
@@ -194,7 +192,9 @@ def _check_search(request: SearchRequest, model: DataModel | None, out: Collecto
     for i, name in enumerate(request.objecttypes):
         if name not in model.objecttype_names:
             known = model.objecttype_names
-            out.error(("search", "objecttypes", i), f"unknown objecttype '{name}'" + suggest(name, known))
+            out.error(
+                ("search", "objecttypes", i), f"unknown objecttype '{name}'" + suggest(name, known)
+            )
     for element, path in _elements(request.search, root):
         _check_element(element, path, model, out)
     for i, item in enumerate(request.sort):
@@ -218,10 +218,11 @@ def _check_element(element: Any, path: KeyPath, model: DataModel, out: Collector
         for key, bound in (("from", element.from_), ("to", element.to)):
             if bound is not None and kind is not None and _bound_mismatch(kind, bound):
                 out.error((*path, key), f"a {kind} field needs a {kind} bound, found {bound!r}")
-    elif isinstance(element, ChangelogRangeElement) and element.user is not None:
-        if element.user not in model.user_names:
-            users = model.user_names
-            out.error((*path, "user"), f"unknown user '{element.user}'" + suggest(element.user, users))
+    elif isinstance(element, ChangelogRangeElement):
+        user = element.user
+        if user is not None and user not in model.user_names:
+            hint = suggest(user, model.user_names)
+            out.error((*path, "user"), f"unknown user '{user}'{hint}")
 
 
 def _bound_mismatch(kind: str, bound: Any) -> bool:
@@ -236,7 +237,9 @@ def _check_field(
         out.error(path, f"unknown field '{name}'" + suggest(name, model.field_names()))
         return None
     if types is not None and kind not in types:
-        out.error(path, f"field '{name}' is a {kind} field; this element needs {' or '.join(types)}")
+        out.error(
+            path, f"field '{name}' is a {kind} field; this element needs {' or '.join(types)}"
+        )
         return None
     return kind
 

@@ -6,8 +6,8 @@ import hashlib
 import json
 import re
 from datetime import datetime
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
-from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
@@ -84,7 +84,7 @@ def _parse_at(value: Any) -> Any:
 
 
 AtTime = Annotated[
-    Union[Literal["now"], datetime],
+    Literal["now"] | datetime,
     BeforeValidator(_parse_at),
     PlainSerializer(lambda v: v if v == "now" else v.isoformat(), return_type=str),
     WithJsonSchema(
@@ -253,12 +253,10 @@ def _module_tag(value: Any) -> str | None:
 
 
 TaskSpec = Annotated[
-    Union[
-        Annotated[DeleteObjectsTask, Tag("module=delete_objects")],
-        Annotated[MetadataTask, Tag("module=metadata")],
-        Annotated[SearchTask, Tag("module=search")],
-        Annotated[SetUnsetTagsTask, Tag("module=set_unset_tags")],
-    ],
+    Annotated[DeleteObjectsTask, Tag("module=delete_objects")]
+    | Annotated[MetadataTask, Tag("module=metadata")]
+    | Annotated[SearchTask, Tag("module=search")]
+    | Annotated[SetUnsetTagsTask, Tag("module=set_unset_tags")],
     Discriminator(
         _module_tag,
         custom_error_type="module",

@@ -16,5 +16,9 @@ def template_names(directory: Path) -> set[str]:
     names = set(PACKAGED)
     if directory.is_dir():
         stems = {p.name.removesuffix(".subject.j2") for p in directory.glob("*.subject.j2")}
-        names |= {s for s in stems if all((directory / f"{s}.{part}.j2").is_file() for part in TEMPLATE_PARTS)}
+        names |= {
+            s
+            for s in stems
+            if all((directory / f"{s}.{part}.j2").is_file() for part in TEMPLATE_PARTS)
+        }
     return names

@@ -98,7 +98,11 @@ def check_email(value: str) -> str:
 
     # Internal domains are fine for an admin tool; `localhost` is special-use but is the default
     # sender, so it is checked as if it were an ordinary host name.
-    checked = value[: -len("@localhost")] + "@localhost.localdomain" if value.endswith("@localhost") else value
+    checked = (
+        value[: -len("@localhost")] + "@localhost.localdomain"
+        if value.endswith("@localhost")
+        else value
+    )
     try:
         validate_email(checked, check_deliverability=False, globally_deliverable=False)
     except EmailNotValidError as exc:
@@ -117,7 +121,7 @@ def parse_datetime(value: Any) -> datetime:
     """An ISO 8601 date-time; without an offset it is local to the task's timezone (naive)."""
     if isinstance(value, datetime):
         return value
-    if not isinstance(value, str) or "T" not in value.upper() and " " not in value:
+    if not isinstance(value, str) or ("T" not in value.upper() and " " not in value):
         raise ValueError(f"{value!r} is not a date-time; write e.g. '2026-12-01T06:00:00+01:00'")
     try:
         return datetime.fromisoformat(value)

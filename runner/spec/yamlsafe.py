@@ -71,7 +71,7 @@ class Positions:
 @lru_cache(maxsize=1)
 def has_c_parser() -> bool:
     try:
-        from ruamel.yaml.cyaml import CParser  # noqa: F401
+        from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]  # noqa: F401
     except ImportError:
         return False
     return True
@@ -116,7 +116,7 @@ def _events(text: str, *, pure: bool) -> Iterator[Any]:
     if pure:
         yield from _pure_yaml().parse(io.StringIO(text))
         return
-    from ruamel.yaml.cyaml import CParser
+    from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]
 
     parser = CParser(text)
     while True:
@@ -191,7 +191,9 @@ class _Builder:
         self.documents += 1
         if self.documents > 1:
             line, column = _at(event)
-            raise YamlSyntaxError("a file holds one YAML document; found a second one", line, column)
+            raise YamlSyntaxError(
+                "a file holds one YAML document; found a second one", line, column
+            )
 
     def _alias(self, event: Any) -> None:
         line, column = _at(event)

@@ -58,7 +58,11 @@ def test_task_schema_rejects_what_check_rejects_structurally():
     schema = json.loads((ROOT / "schemas" / "task.schema.json").read_text())
     validator = jsonschema.Draft202012Validator(schema)
     data, _ = load((ROOT / "tasks.d/review/tag-new-imports.yaml").read_text())
-    for broken in ({**data, "shedule": {}}, {**data, "module": "nope"}, {**data, "timeout": "30 minutes"}):
+    for broken in (
+        {**data, "shedule": {}},
+        {**data, "module": "nope"},
+        {**data, "timeout": "30 minutes"},
+    ):
         assert list(validator.iter_errors(broken)), broken
 
 
@@ -98,7 +102,11 @@ def test_init_scaffolds_a_repository_that_checks(cli, tmp_path):
     check = cli("check", "--format", "json", cwd=target)
     assert check.code == 0, check.out
     report = json.loads(check.out)
-    assert [f["path"] for f in report["files"]] == ["tasks.d/example.yaml", "runner.yaml", "datamodel.yaml"]
+    assert [f["path"] for f in report["files"]] == [
+        "tasks.d/example.yaml",
+        "runner.yaml",
+        "datamodel.yaml",
+    ]
     nxt = cli("next", "example", "--after", "2026-11-27T12:00:00Z", "--format", "json", cwd=target)
     assert json.loads(nxt.out)["next_runs"][0] == "2026-11-30T07:00:00+00:00"
 
@@ -118,20 +126,42 @@ def test_pre_commit_hooks_file_runs_runner_check():
 
 def test_next_json_for_cron_task(cli):
     result = cli(
-        "next", "review/tag-new-imports", "--after", "2026-11-27T07:00:00", "--count", "3", "--format", "json"
+        "next",
+        "review/tag-new-imports",
+        "--after",
+        "2026-11-27T07:00:00",
+        "--count",
+        "3",
+        "--format",
+        "json",
     )
     assert result.code == 0, result.err
     assert json.loads(result.out) == {
         "task": "review/tag-new-imports",
         "timezone": "Europe/Berlin",
-        "next_runs": ["2026-11-30T06:00:00+01:00", "2026-12-01T06:00:00+01:00", "2026-12-02T06:00:00+01:00"],
+        "next_runs": [
+            "2026-11-30T06:00:00+01:00",
+            "2026-12-01T06:00:00+01:00",
+            "2026-12-02T06:00:00+01:00",
+        ],
     }
 
 
 def test_next_accepts_a_path_and_every_schedules(cli):
-    result = cli("next", "tasks.d/reports/weekly-embargo.yaml", "--after", "2026-03-20T00:00:00+01:00",
-                 "--count", "2", "--format", "json")
-    assert json.loads(result.out)["next_runs"] == ["2026-03-23T08:30:00+01:00", "2026-03-30T08:30:00+02:00"]
+    result = cli(
+        "next",
+        "tasks.d/reports/weekly-embargo.yaml",
+        "--after",
+        "2026-03-20T00:00:00+01:00",
+        "--count",
+        "2",
+        "--format",
+        "json",
+    )
+    assert json.loads(result.out)["next_runs"] == [
+        "2026-03-23T08:30:00+01:00",
+        "2026-03-30T08:30:00+02:00",
+    ]
 
 
 def test_next_for_manual_and_disabled_tasks_is_empty(cli, tmp_path):
