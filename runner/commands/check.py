@@ -180,7 +180,7 @@ def task_id_for(path: Path, tasks_dir: Path) -> str:
     """The path under tasks_dir without its suffix; a file elsewhere has its stem as id."""
     try:
         relative = path.resolve().relative_to(tasks_dir.resolve())
-    except ValueError:
+    except (ValueError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return path.stem
     return relative.with_suffix("").as_posix()
 

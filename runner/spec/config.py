@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Discriminator, Field, StrictBool, StrictInt, StrictStr, Tag
 
 from runner.errors import ConfigError
-from runner.spec.types import STRICT_FROZEN, Duration, EmailAddress, Timezone
+from runner.spec.types import STRICT_FROZEN, Duration, EmailAddress, Timezone, Version
 
 CONFIG_NAME = "runner.yaml"
 SECRET_REF = re.compile(r"\$\{(env|file):([^}]*)\}")
@@ -86,7 +86,7 @@ class Retention(BaseModel):
 
 class RunnerConfig(BaseModel):
     model_config = STRICT_FROZEN
-    version: Literal[1] = 1
+    version: Version = 1
     tasks_dir: PathStr = "tasks.d"
     templates_dir: PathStr = "templates"
     mappings_dir: PathStr = "mappings"

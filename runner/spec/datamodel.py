@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from runner.spec.diagnostics import Collector, suggest
-from runner.spec.types import STRICT_FROZEN, Name, OneLine
+from runner.spec.types import STRICT_FROZEN, Name, OneLine, Version
 from runner.spec.yamlsafe import Path
 
 FieldType = Literal["text", "string", "number", "date", "boolean", "file"]
@@ -105,7 +105,7 @@ class Grant(BaseModel):
 
 class DataModel(BaseModel):
     model_config = STRICT_FROZEN
-    version: Literal[1] = 1
+    version: Version = 1
     objecttypes: list[ObjectType] = Field(min_length=1)
     pools: list[Pool] = Field(min_length=1)
     tag_groups: list[TagGroup] = Field(default_factory=list)

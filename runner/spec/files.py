@@ -54,6 +54,8 @@ def read_text(path: Path) -> str:
     """The file's text; raises YamlSyntaxError (at 1:1) for what cannot be read as text."""
     if path.is_dir():
         raise YamlSyntaxError("is a directory, not a file")
+    if path.exists() and not path.is_file():  # opening a FIFO would wait for a writer forever
+        raise YamlSyntaxError("is not a regular file (a FIFO, socket or device)")
     try:
         with path.open("rb") as handle:
             data = handle.read(_cap() + 1)

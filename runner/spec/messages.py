@@ -119,6 +119,8 @@ def _message(
         hint = suggest(
             str(value), [e.strip(" '") for e in expected.replace(" or ", ",").split(",")]
         )
+        if hint == f"; did you mean '{value}'?":  # the right text, quoted: `version: "1"`
+            hint = "; write it without quotes"
         return f"{describe(value)} is not allowed here; expected {expected}{hint}", False
     if kind in ("module", "element_type", "store_type"):
         return _tag_message(kind, value), False
@@ -151,9 +153,10 @@ def _tag_message(kind: str, value: Any) -> str:
     found = value.get(key)
     if found is None:
         return f"missing required key '{key}' (one of: {', '.join(choices)})"
-    hint = suggest(str(found), choices)
-    shown = f"'{found}'" if isinstance(found, str) else describe(found)
-    return f"unknown {what} {shown}; use one of: {', '.join(choices)}{hint}"
+    if not isinstance(found, str):
+        return f"'{key}' must be one of: {', '.join(choices)}; found {describe(found)}"
+    hint = suggest(found, choices)
+    return f"unknown {what} '{found}'; use one of: {', '.join(choices)}{hint}"
 
 
 def keys_at(root: Any, data: Any, path: Path) -> list[str]:

@@ -36,6 +36,7 @@ from runner.spec.types import (
     Name,
     OneLine,
     Timezone,
+    Version,
     parse_datetime,
     zone,
 )
@@ -194,7 +195,7 @@ class SearchParams(BaseModel):
 
 class _Task(BaseModel):
     model_config = STRICT_FROZEN
-    version: Literal[1]
+    version: Version
     description: OneLine
     run_as: Name
     enabled: StrictBool = True

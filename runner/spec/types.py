@@ -10,15 +10,27 @@ import re
 import zoneinfo
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 STRICT_FROZEN = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=False)
+
+
+def _integer_only(value: Any) -> Any:
+    """`Literal[1]` alone accepts `true` and `1.0`, which equal 1 in Python."""
+    if isinstance(value, bool | float):
+        raise PydanticCustomError("literal_error", "Input should be 1", {"expected": "1"})
+    return value
+
+
+Version = Annotated[Literal[1], BeforeValidator(_integer_only)]
 
 DURATION_PATTERN = r"^([0-9]+[smhdw])+$"
 _DURATION_PART = re.compile(r"([0-9]+)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_MAX_DURATION_SECONDS = 100 * 52 * 604800  # a century: beyond it timedelta arithmetic overflows
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -32,6 +44,9 @@ def parse_duration(value: Any) -> timedelta:
     seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(value))
     if seconds == 0:
         raise ValueError(f"duration {value!r} is zero; it must be positive")
+    if seconds > _MAX_DURATION_SECONDS:
+        weeks = _MAX_DURATION_SECONDS // 604800
+        raise ValueError(f"duration {value!r} is too long; at most {weeks}w")
     return timedelta(seconds=seconds)
 
 

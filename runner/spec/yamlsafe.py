@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable, Iterator
+import unicodedata
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 64
+_UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 
 Path = tuple[str | int, ...]
 
@@ -81,14 +84,21 @@ def decode(data: bytes) -> str:
     """Bytes to text, refusing what is not a UTF-8 text file."""
     if len(data) > MAX_BYTES:
         raise YamlSyntaxError(f"file is larger than {MAX_BYTES // 1024} KiB")
+    if data.startswith(_UTF16_32_BOMS):
+        raise YamlSyntaxError("the file is UTF-16 or UTF-32 encoded; save it as UTF-8")
     if b"\x00" in data:
         raise YamlSyntaxError("not a text file (it contains NUL bytes)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        # The whole file is in the wrong encoding, so the error is at 1:1 (DESIGN section 11);
+        # the first bad byte is named to help find it.
         line = data[: exc.start].count(b"\n") + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise YamlSyntaxError("not valid UTF-8 text", line, column) from None
+        raise YamlSyntaxError(
+            f"not valid UTF-8 text (first invalid byte at line {line}, column {column}); "
+            "save the file as UTF-8"
+        ) from None
     return text.removeprefix("\ufeff")
 
 
@@ -100,8 +110,13 @@ def load(text: str, *, positions: bool = False, pure: bool = False) -> tuple[Any
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise YamlSyntaxError(f"file is larger than {MAX_BYTES // 1024} KiB")
     builder = _Builder(Positions() if positions else None)
+    events = _events(text, pure=pure or not has_c_parser())
     try:
-        builder.run(_events(text, pure=pure or not has_c_parser()))
+        builder.run(events)
+    except ReaderError as exc:
+        raise _unacceptable_character(text, exc) from None
+    except UnicodeEncodeError:
+        raise YamlSyntaxError("not valid UTF-8 text (it holds a lone surrogate)") from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -109,10 +124,23 @@ def load(text: str, *, positions: bool = False, pure: bool = False) -> tuple[Any
         raise YamlSyntaxError(f"YAML syntax error: {problem}", line, column) from None
     except YAMLError as exc:
         raise YamlSyntaxError(f"YAML error: {exc}") from None
+    finally:
+        events.close()  # resets the shared pure parser when the builder stopped it early
     return builder.result, builder.positions
 
 
-def _events(text: str, *, pure: bool) -> Iterator[Any]:
+def _unacceptable_character(text: str, exc: ReaderError) -> YamlSyntaxError:
+    """A control character: located by searching the text, since the C and pure parsers count
+    `position` differently (bytes or characters)."""
+    code = exc.character if isinstance(exc.character, int) else 0
+    index = max(text.find(chr(code)), 0)
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    what = "control character" if unicodedata.category(chr(code)) == "Cc" else "character"
+    return YamlSyntaxError(f"{what} U+{code:04X} is not allowed in YAML", line, column)
+
+
+def _events(text: str, *, pure: bool) -> Generator[Any, None, None]:
     if pure:
         yield from _pure_yaml().parse(io.StringIO(text))
         return
@@ -219,8 +247,9 @@ class _Builder:
     def _scalar(self, event: Any) -> None:
         if event.tag is not None or event.anchor is not None:
             self._refuse_tag_or_anchor(event)
-        value = event.value if event.style not in (None, "") else resolve_plain(event.value)
-        self._add(value, event)
+        # Quoted, block, or with the non-specific tag `!` (YAML 1.2: `! 12` is the string '12').
+        plain = event.style in (None, "") and event.tag is None
+        self._add(resolve_plain(event.value) if plain else event.value, event)
 
     def _mapping_start(self, event: Any) -> None:
         if event.tag is not None or event.anchor is not None:
