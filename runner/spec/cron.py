@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 MACROS = {
@@ -76,10 +77,17 @@ def parse_cron(expression: str, task_id: str | None = None) -> CronEntry:
 def _expand(text: str, task_id: str) -> None:
     from croniter import CroniterError, croniter
 
+    hash_id = task_id.encode("utf-8")
     try:
-        croniter.expand(text, hash_id=task_id.encode("utf-8"))
+        croniter.expand(text, hash_id=hash_id)
     except (CroniterError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise CronSyntaxError(f"cron expression {text!r} is not valid: {_reason(exc)}") from None
+    # A valid expression can still name a date that never comes, such as February 31st.
+    start = datetime(2000, 1, 1)
+    try:
+        croniter(text, start, hash_id=hash_id, max_years_between_matches=50).get_next(datetime)
+    except CroniterError:
+        raise CronSyntaxError(f"cron expression {text!r} never fires (no such date)") from None
 
 
 def _reason(exc: Exception) -> str:

@@ -47,10 +47,14 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
+MAX_ERRORS = 200  # per file: past that, more messages help nobody and cost seconds
+
+
 def add_validation_errors(out: Collector, exc: ValidationError, data: Any, root: Any) -> None:
     """Append one diagnostic per pydantic error; `root` is the validated type (for key hints)."""
     seen: set[tuple[Path, str]] = set()
-    for error in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for error in errors[:MAX_ERRORS]:
         path, missing = file_path(data, error["loc"])
         message, on_key = _message(error, data, path, missing, root)
         path = _at_tag_key(error, path)
@@ -60,6 +64,8 @@ def add_validation_errors(out: Collector, exc: ValidationError, data: Any, root:
         # A missing key is reported at the mapping that lacks it, with the key in the loc.
         loc = path if missing is None else (*path, missing)
         out.error(path, message, key=on_key, loc=loc)
+    if len(errors) > MAX_ERRORS:
+        out.error((), f"{len(errors) - MAX_ERRORS} more problems not shown; fix these first")
 
 
 _TAG_KEYS = {"module": "module", "element_type": "type", "store_type": "type"}

@@ -32,10 +32,15 @@ BoolOp = Literal["must", "should", "must_not"]
 IGNORED_FYLR_KEYS = ("offset", "limit", "format", "generate_rights", "aggregations")
 
 
+_TERM_DAYS = {"s": 1 / 86400, "m": 1 / 1440, "h": 1 / 24, "d": 1, "w": 7, "M": 31, "y": 366}
+MAX_RELATIVE_DAYS = 1_000_000  # about 2,700 years: beyond that, dates overflow
+
+
 def is_date_string(value: str) -> bool:
     """True for ISO 8601 dates and date-times, and for relative expressions like $now-7d."""
     if RELATIVE_DATE.match(value):
-        return True
+        terms = RELATIVE_TERM.findall(value)
+        return sum(int(n) * _TERM_DAYS[unit] for _, n, unit in terms) <= MAX_RELATIVE_DAYS
     try:
         if len(value) == 10:
             date.fromisoformat(value)
@@ -55,6 +60,8 @@ def _scalar(value: Any) -> Any:
 def _bound(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError("must be a number, an ISO 8601 date or a relative date such as $now-7d")
+    if isinstance(value, str) and RELATIVE_DATE.match(value) and not is_date_string(value):
+        raise ValueError(f"{value!r} reaches too far: keep relative dates within 2,700 years")
     if isinstance(value, str) and not is_date_string(value):
         raise ValueError(
             f"{value!r} is not a date: write an ISO 8601 date ('2026-01-31', "
