@@ -5,7 +5,7 @@ root=$(pwd)
 demo="$root/.demo"
 rm -rf "$demo"
 mkdir -p "$demo"
-cp -R runner.yaml datamodel.yaml tasks.d "$demo/"
+cp -R runner.yaml datamodel.yaml tasks.d schemas "$demo/"
 [ -d templates ] && cp -R templates "$demo/"
 [ -d mappings ] && cp -R mappings "$demo/"
 cd "$demo"

@@ -12,7 +12,12 @@ from typing import Any
 from runner.commands.config import Workspace
 from runner.errors import UsageError
 from runner.spec.diagnostics import Diagnostic, Severity
-from runner.spec.files import Loaded, load_config_file, load_datamodel_file
+from runner.spec.files import (
+    Loaded,
+    load_config_file,
+    load_datamodel_file,
+    load_mapping_file,
+)
 from runner.spec.semantic import CheckContext, load_task_file
 from runner.spec.templates import template_names
 
@@ -61,7 +66,7 @@ class _Plan:
     seen: set[str] = field(default_factory=set)
 
     def add(self, path: Path, kind: str, task_id: str | None = None) -> None:
-        key = os.path.normpath(os.path.abspath(path))
+        key = _normal(path)
         if key not in self.seen:
             self.seen.add(key)
             self.entries.append((path, kind, task_id))
@@ -71,12 +76,7 @@ def check(
     workspace: Workspace, paths: list[str], *, now: datetime, cwd: Path, strict: bool = False
 ) -> CheckResult:
     plan = _plan(workspace, paths, cwd)
-    ctx = CheckContext(
-        now=now,
-        timezone=workspace.config.model.timezone,
-        datamodel=workspace.datamodel,
-        templates=frozenset(template_names(workspace.config.templates_dir)),
-    )
+    ctx = workspace.check_context(now)
     ids: dict[str, Path] = {}
     reports = [
         _check_one(workspace, path, kind, task_id, ctx, ids, cwd)
@@ -95,6 +95,8 @@ def _plan(workspace: Workspace, paths: list[str], cwd: Path) -> _Plan:
             plan.add(config.path, "config")
         if config.datamodel_path is not None:
             plan.add(config.datamodel_path, "datamodel")
+        for path in workspace.mapping_files:
+            plan.add(path, "mapping")
         return plan
     kinds = _Kinds(workspace)
     for raw in paths:
@@ -138,14 +140,21 @@ class _Kinds:
             if path is not None
         }
         self.names = {p.name for p in self.special} | {"runner.yaml", "datamodel.yaml"}
+        self.mappings_dir = _normal(config.mappings_dir)
 
     def of(self, path: Path) -> str:
+        if _normal(path.parent) == self.mappings_dir:
+            return "mapping"
         if path.name not in self.names:
             return "task"
         kind = self.special.get(path.resolve())
         if kind:
             return kind
         return {"runner.yaml": "config", "datamodel.yaml": "datamodel"}.get(path.name, "task")
+
+
+def _normal(path: Path) -> str:
+    return os.path.normpath(os.path.abspath(path))
 
 
 def _id_prefix(directory: Path, tasks_dir: Path) -> str | None:
@@ -201,6 +210,9 @@ def _check_one(
     if kind == "datamodel":
         loaded_dm = workspace.datamodel_file if _same(workspace.datamodel_file, path) else None
         return _report(shown, None, loaded_dm or _load_datamodel(path))
+    if kind == "mapping":
+        known = workspace.mapping_files.get(path)
+        return _report(shown, None, known or load_mapping_file(path, workspace.datamodel))
     task_id = task_id if task_id is not None else task_id_for(path, workspace.config.tasks_dir)
     loaded_task = load_task_file(path, task_id, ctx)
     diagnostics = list(loaded_task.diagnostics)

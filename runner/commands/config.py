@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from runner.errors import ConfigError
 from runner.spec.config import Config, RunnerConfig, find_config
 from runner.spec.datamodel import DataModel
-from runner.spec.files import Loaded, load_config_file, load_datamodel_file
+from runner.spec.files import Loaded, load_config_file, load_datamodel_file, load_mapping_file
+from runner.spec.mapping import Mapping
+from runner.spec.semantic import CheckContext
+from runner.spec.templates import template_names
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,23 @@ class Workspace:
     @property
     def datamodel(self) -> DataModel | None:
         return self.datamodel_file.value if self.datamodel_file else None
+
+    @cached_property
+    def mapping_files(self) -> dict[Path, Loaded[Mapping]]:
+        """Every mapping profile in the mappings directory, loaded and checked once."""
+        directory = self.config.mappings_dir
+        paths = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+        return {path: load_mapping_file(path, self.datamodel) for path in paths}
+
+    def check_context(self, now: datetime) -> CheckContext:
+        """What task files are checked against: the data model, templates and mappings."""
+        return CheckContext(
+            now=now,
+            timezone=self.config.model.timezone,
+            datamodel=self.datamodel,
+            templates=frozenset(template_names(self.config.templates_dir)),
+            mappings={path.stem: loaded.value for path, loaded in self.mapping_files.items()},
+        )
 
 
 def load_workspace(explicit: str | None, cwd: Path) -> Workspace:

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 
 from runner.spec.config import RunnerConfig
 from runner.spec.datamodel import DataModel
+from runner.spec.mapping import Mapping
 from runner.spec.task import task_json_schema
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -21,6 +22,10 @@ def schemas() -> dict[str, dict[str, Any]]:
     generated = {
         "task.schema.json": ("runner task file", task_json_schema()),
         "runner.schema.json": ("runner.yaml", TypeAdapter(RunnerConfig).json_schema(by_alias=True)),
+        "mapping.schema.json": (
+            "metadata mapping profile",
+            TypeAdapter(Mapping).json_schema(by_alias=True),
+        ),
         "datamodel.schema.json": (
             "datamodel.yaml",
             TypeAdapter(DataModel).json_schema(by_alias=True),

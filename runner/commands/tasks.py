@@ -9,9 +9,8 @@ from runner.commands.check import task_id_for
 from runner.commands.config import Workspace
 from runner.errors import InvalidFile, TaskNotFound, UsageError
 from runner.spec.files import Loaded
-from runner.spec.semantic import CheckContext, load_task_file
+from runner.spec.semantic import load_task_file
 from runner.spec.task import AnyTask
-from runner.spec.templates import template_names
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -38,13 +37,7 @@ def load_valid_task(
 ) -> tuple[str, Loaded[AnyTask]]:
     """The task's validated spec; an invalid file raises InvalidFile with every diagnostic."""
     path, task_id = resolve_task(workspace, task, cwd)
-    ctx = CheckContext(
-        now=now,
-        timezone=workspace.config.model.timezone,
-        datamodel=workspace.datamodel,
-        templates=frozenset(template_names(workspace.config.templates_dir)),
-    )
-    loaded = load_task_file(path, task_id, ctx)
+    loaded = load_task_file(path, task_id, workspace.check_context(now))
     if not loaded.ok:
         raise InvalidFile(str(path), [str(d) for d in loaded.errors])
     return task_id, loaded

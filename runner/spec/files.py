@@ -21,6 +21,7 @@ from runner.spec.config import (
 )
 from runner.spec.datamodel import DataModel, check_datamodel
 from runner.spec.diagnostics import Collector, Diagnostic, Severity
+from runner.spec.mapping import Mapping, check_mapping, mapping_name_problem
 from runner.spec.messages import add_validation_errors
 from runner.spec.yamlsafe import YamlSyntaxError, decode, load
 
@@ -136,5 +137,18 @@ def load_datamodel_file(path: Path) -> Loaded[DataModel]:
         if model is not None:
             check_datamodel(model, out)
         return None if model is None or out.has_errors else model
+
+    return load_file(path, validate)
+
+
+def load_mapping_file(path: Path, model: DataModel | None) -> Loaded[Mapping]:
+    def validate(data: Any, out: Collector) -> Mapping | None:
+        problem = mapping_name_problem(path.stem)
+        if problem:
+            out.at(1, 1, problem)
+        mapping: Mapping | None = validate_model(Mapping, data, out)
+        if mapping is not None:
+            check_mapping(mapping, model, out)
+        return None if mapping is None or out.has_errors else mapping
 
     return load_file(path, validate)

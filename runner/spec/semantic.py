@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from runner.spec.datamodel import DataModel
 from runner.spec.diagnostics import Collector, suggest
 from runner.spec.files import Loaded, load_file
+from runner.spec.mapping import Mapping
 from runner.spec.messages import add_validation_errors
 from runner.spec.search import (
     IGNORED_FYLR_KEYS,
@@ -51,7 +52,7 @@ class CheckContext:
     timezone: str = "UTC"
     datamodel: DataModel | None = None
     templates: frozenset[str] | None = None
-    mappings: frozenset[str] | None = None
+    mappings: dict[str, Mapping | None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -143,13 +144,33 @@ def check_task(spec: AnyTask, task_id: str, ctx: CheckContext, out: Collector) -
                 f".txt.j2 and .html.j2)" + suggest(template, ctx.templates),
             )
     if isinstance(spec, MetadataTask) and ctx.mappings is not None:
-        mapping = spec.params.mapping
-        if mapping not in ctx.mappings:
-            out.error(
-                ("params", "mapping"),
-                f"no mapping profile '{mapping}' in the mappings directory"
-                + suggest(mapping, ctx.mappings),
-            )
+        _check_mapping_reference(spec, ctx.mappings, out)
+
+
+def _check_mapping_reference(
+    spec: MetadataTask, mappings: dict[str, Mapping | None], out: Collector
+) -> None:
+    name = spec.params.mapping
+    if name not in mappings:
+        hint = suggest(name, mappings)
+        out.error(
+            ("params", "mapping"), f"no mapping profile '{name}' in the mappings directory{hint}"
+        )
+        return
+    mapping = mappings[name]
+    if mapping is None:
+        return  # its own errors are reported on the mapping file
+    uncovered = [ot for ot in spec.search.objecttypes if ot not in mapping.objecttypes]
+    if uncovered or not spec.search.objecttypes:
+        which = (
+            ", ".join(uncovered)
+            if uncovered
+            else "objecttypes other than " + ", ".join(mapping.objecttypes)
+        )
+        out.warning(
+            ("params", "mapping"),
+            f"mapping '{name}' does not cover {which}: such objects will be skipped (no_mapping)",
+        )
 
 
 def _check_warnings(spec: AnyTask, ctx: CheckContext, out: Collector) -> None:

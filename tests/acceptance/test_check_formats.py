@@ -80,15 +80,19 @@ def test_json_lists_every_file_in_the_order_given_once(cli):
     assert report["error_count"] == 2 and result.code == 1
 
 
-def test_without_path_the_tasks_dir_runner_yaml_and_datamodel_are_checked(cli):
+def test_without_path_the_tasks_dir_runner_yaml_datamodel_and_mappings_are_checked(cli):
     result, report = check_json(cli)
     assert result.code == 0, result.out
     valid = sorted(p for p in (DATA / "valid").rglob("*") if p.suffix in (".yaml", ".yml"))
     expected = [p.relative_to(ROOT).as_posix() for p in valid]
-    assert [f["path"] for f in report["files"]] == [*expected, CONFIG, "tests/data/datamodel.yaml"]
+    mappings = ["tests/data/mappings/photo-default.yaml", "tests/data/mappings/scans.yaml"]
+    others = [CONFIG, "tests/data/datamodel.yaml", *mappings]
+    assert [f["path"] for f in report["files"]] == [*expected, *others]
     tasks = [f["task"] for f in report["files"]]
-    assert tasks[:-2] == [p.relative_to(DATA / "valid").with_suffix("").as_posix() for p in valid]
-    assert tasks[-2:] == [None, None]
+    assert tasks[: len(valid)] == [
+        p.relative_to(DATA / "valid").with_suffix("").as_posix() for p in valid
+    ]
+    assert tasks[len(valid) :] == [None] * len(others)
     assert report == {**report, "valid": True, "error_count": 0, "warning_count": 0}
 
 

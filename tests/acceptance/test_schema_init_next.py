@@ -47,10 +47,17 @@ def test_task_schema_accepts_examples(path):
     jsonschema.Draft202012Validator(schema).validate(data)
 
 
-@pytest.mark.parametrize("name", ["runner", "datamodel"])
-def test_config_schemas_accept_examples(name):
+@pytest.mark.parametrize(
+    "name,path",
+    [
+        ("runner", "runner.yaml"),
+        ("datamodel", "datamodel.yaml"),
+        ("mapping", "mappings/photo-default.yaml"),
+    ],
+)
+def test_other_schemas_accept_examples(name, path):
     schema = json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text())
-    data, _ = load((ROOT / f"{name}.yaml").read_text(encoding="utf-8"))
+    data, _ = load((ROOT / path).read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator(schema).validate(data)
 
 
@@ -67,7 +74,8 @@ def test_task_schema_rejects_what_check_rejects_structurally():
 
 
 def test_every_example_starts_with_the_schema_line():
-    for path in [*EXAMPLES, ROOT / "runner.yaml", ROOT / "datamodel.yaml"]:
+    mappings = sorted((ROOT / "mappings").glob("*.yaml"))
+    for path in [*EXAMPLES, *mappings, ROOT / "runner.yaml", ROOT / "datamodel.yaml"]:
         first = path.read_text(encoding="utf-8").splitlines()[0]
         assert first.startswith("# yaml-language-server: $schema="), path
         target = first.split("$schema=", 1)[1]
@@ -78,9 +86,14 @@ def test_schema_command_writes_files(cli, tmp_path):
     result = cli("schema", "--output", str(tmp_path / "out"))
     assert result.code == 0, result.err
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == ["datamodel.schema.json", "runner.schema.json", "task.schema.json"]
+    assert written == [
+        "datamodel.schema.json",
+        "mapping.schema.json",
+        "runner.schema.json",
+        "task.schema.json",
+    ]
     again = cli("schema", "--output", str(tmp_path / "out"))
-    assert again.out.count("unchanged") == 3
+    assert again.out.count("unchanged") == 4
 
 
 def test_init_scaffolds_a_repository_that_checks(cli, tmp_path):
