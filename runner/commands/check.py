@@ -19,7 +19,6 @@ from runner.spec.files import (
     load_mapping_file,
 )
 from runner.spec.semantic import CheckContext, load_task_file
-from runner.spec.templates import template_names
 
 TASK_SUFFIXES = (".yaml", ".yml")
 

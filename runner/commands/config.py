@@ -14,6 +14,8 @@ from runner.spec.files import Loaded, load_config_file, load_datamodel_file, loa
 from runner.spec.mapping import Mapping
 from runner.spec.semantic import CheckContext
 from runner.spec.templates import template_names
+from runner.state.base import StateStore
+from runner.store.base import Store
 
 
 @dataclass(frozen=True)
@@ -70,3 +72,20 @@ def require_valid(workspace: Workspace) -> Workspace:
                 f"(run 'runner check' for every problem)"
             )
     return workspace
+
+
+def open_store(config: Config) -> Store:
+    """The store runner.yaml names (created empty if missing; `runner store init` fills it)."""
+    from runner.spec.config import SqliteStore as SqliteStoreConfig
+    from runner.store.sqlite import SqliteStore
+
+    store = config.model.store
+    if not isinstance(store, SqliteStoreConfig):
+        raise ConfigError(f"store type '{store.type}' is not available in this version of runner")
+    return SqliteStore(config.resolve(store.path), config.resolve(store.assets))
+
+
+def open_state_store(config: Config) -> StateStore:
+    from runner.state.sqlite import open_state
+
+    return open_state(config.model.state, config.base)

@@ -1,0 +1,86 @@
+"""What every module gets (a RunContext) and gives back per batch (a BatchOutcome).
+
+A module is applied to one batch of object ids at a time; the engine calls `apply` once per
+batch, each batch being one store transaction, and sums the outcomes. Modules honour
+`ctx.dry_run` by asking the store for the same writes with `dry_run=True` (computed, then
+rolled back), so a dry run counts exactly what a real run would change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from runner.errors import RunnerError
+from runner.runs.log import RunLog
+from runner.spec.task import AnyTask
+from runner.store.base import Skipped, Store, WriteResult
+
+
+@dataclass
+class RunContext:
+    task_id: str
+    spec: AnyTask
+    store: Store
+    run_id: str
+    started: datetime
+    now: Callable[[], datetime]
+    dry_run: bool
+    log: RunLog
+    run_dir: Path
+    mappings_dir: Path
+    timezone: str
+
+    @property
+    def user(self) -> str:
+        return self.spec.run_as
+
+
+@dataclass(frozen=True)
+class Failure:
+    id: int
+    reason: str
+    error: str
+
+
+@dataclass
+class BatchOutcome:
+    changed: list[int] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    denied: list[int] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, result: WriteResult) -> BatchOutcome:
+        return cls(
+            list(result.changed), list(result.unchanged), list(result.skipped), list(result.denied)
+        )
+
+    def merge(self, other: BatchOutcome) -> BatchOutcome:
+        return BatchOutcome(
+            self.changed + other.changed,
+            self.unchanged + other.unchanged,
+            self.skipped + other.skipped,
+            self.denied + other.denied,
+            self.failed + other.failed,
+        )
+
+
+class Module(Protocol):
+    def start(self, ctx: RunContext) -> None:
+        """Prepare before the first batch; raise ModuleError for what makes the run impossible."""
+        ...
+
+    def apply(self, ctx: RunContext, ids: list[int]) -> BatchOutcome: ...
+
+    def finish(self, ctx: RunContext) -> dict[str, Any]:
+        """Extra data for the run's summary (the search module's CSV and hits)."""
+        ...
+
+
+class ModuleError(RunnerError):
+    """What makes a run impossible before it touches anything (e.g. an unknown tag)."""

@@ -1,0 +1,1 @@
+"""Layer 6: the run engine, its JSONL log, and notification."""

@@ -1,0 +1,152 @@
+"""The runner's own bookkeeping: runs, their leases, heartbeats and checkpoints.
+
+A run is claimed by inserting its row while no other run of the task holds a live lease
+(`concurrency: forbid`); the claimant renews the lease with heartbeats. A run whose lease
+expired belongs to a process that died: whoever finds it closes it as failed (interrupted), and
+the next run of the task resumes from its checkpoint. Times are passed in (`now`), never read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+Status = Literal["running", "success", "failed", "canceled"]
+Trigger = Literal["schedule", "manual", "catchup", "resume", "undo"]
+FINISHED: tuple[Status, ...] = ("success", "failed", "canceled")
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who runs a run: the owner is unique per process (host, pid and a random part)."""
+
+    owner: str
+    host: str
+    pid: int
+    expires: datetime
+
+
+@dataclass(frozen=True)
+class Counts:
+    matched: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    denied: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "matched": self.matched,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "denied": self.denied,
+            "failed": self.failed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Counts:
+        return cls(**{k: int(v) for k, v in (data or {}).items() if k in cls.__dataclass_fields__})
+
+    def __add__(self, other: Counts) -> Counts:
+        mine, theirs = self.as_dict(), other.as_dict()
+        return Counts(**{key: mine[key] + theirs[key] for key in mine})
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the state keeps it."""
+
+    run_id: str
+    task_id: str
+    trigger: Trigger
+    started: datetime
+    spec_hash: str
+    run_as: str
+    dry_run: bool
+    log_path: str
+    scheduled_for: datetime | None = None
+    status: Status = "running"
+    reason: str | None = None
+    finished: datetime | None = None
+    counts: Counts = field(default_factory=Counts)
+    checkpoint: int = 0
+    resumed_from: str | None = None
+    undo_of: str | None = None
+    lease: Lease | None = None
+    heartbeat: datetime | None = None
+    error: str | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of `claim_run`: the new run, or the live run that blocks it."""
+
+    run: RunRecord | None
+    blocked_by: RunRecord | None = None
+    expired: tuple[RunRecord, ...] = ()
+
+
+class StateStore(Protocol):
+    def claim_run(self, run: RunRecord, *, now: datetime, exclusive: bool = True) -> Claim:
+        """Insert `run` (status running, with its lease). With `exclusive`, refuse while
+        another run of the task holds a live lease; runs of the task whose lease expired are
+        returned in `expired` for the caller to close (they are not touched here)."""
+        ...
+
+    def heartbeat(self, run_id: str, owner: str, *, now: datetime, expires: datetime) -> bool:
+        """Renew the lease; False when the run is no longer this owner's (taken over)."""
+        ...
+
+    def checkpoint(self, run_id: str, owner: str, *, last_id: int, counts: Counts) -> bool:
+        """Record progress; False when the run is no longer this owner's."""
+        ...
+
+    def finish(
+        self,
+        run_id: str,
+        *,
+        status: Status,
+        reason: str | None,
+        counts: Counts,
+        finished: datetime,
+        error: str | None = None,
+    ) -> None: ...
+
+    def close_expired(self, run_id: str, *, now: datetime) -> RunRecord | None:
+        """Mark a run whose lease expired as failed (interrupted); None if it was not expired
+        any more (its owner renewed it) or already finished."""
+        ...
+
+    def get(self, run_id: str) -> RunRecord | None: ...
+
+    def runs(self, task_id: str | None = None, *, limit: int | None = None) -> list[RunRecord]:
+        """Newest first."""
+        ...
+
+    def running(self, task_id: str | None = None) -> list[RunRecord]: ...
+
+    def expired(self, *, now: datetime) -> list[RunRecord]:
+        """Runs still marked running whose lease has expired."""
+        ...
+
+    def last_success(self, task_id: str) -> RunRecord | None: ...
+
+    def run_ids(self, task_id: str) -> list[str]: ...
+
+    def resumable(self, task_id: str) -> RunRecord | None:
+        """The latest interrupted run of the task that no later run resumed or followed."""
+        ...
+
+    def forget(self, run_ids: Sequence[str]) -> None:
+        """Drop runs from the state (retention)."""
+        ...
+
+    def close(self) -> None: ...
