@@ -145,3 +145,40 @@ def _summary(outcome: Any, cwd: Any) -> None:
         from pathlib import Path
 
         click.echo(f"  hits: {display_path(Path(outcome.extra['csv']), cwd)}")
+
+
+@cli.command("undo")
+@click.argument("run_id")
+@click.option("--dry-run", is_flag=True, help="Count what would be reverted; change nothing.")
+@click.option(
+    "--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed without a terminal)."
+)
+@config_option
+@click.pass_context
+def undo_command(ctx: click.Context, run_id: str, dry_run: bool, yes: bool) -> None:
+    """Revert what RUN_ID did: restore trashed objects, previous versions and tags.
+
+    An object changed again since the run is left alone (object_skipped, changed_since_run).
+    """
+    from runner.commands.undo import preview_undo, undo
+    from runner.runs.engine import CancelToken
+
+    env = env_of(ctx)
+    workspace = env.workspace()
+    planned = preview_undo(workspace, run_id)
+    if not dry_run and not yes:
+        _confirm(planned.question)
+    cancel = CancelToken()
+    with _signals(cancel), _progress() as progress:
+        outcome = undo(
+            workspace,
+            planned.target,
+            clock=env.clock,
+            dry_run=dry_run,
+            cancel=cancel,
+            progress=progress,
+        )
+    _summary(outcome, env.cwd)
+    if cancel.canceled and cancel.reason == "canceled":
+        ctx.exit(130)
+    ctx.exit(0 if outcome.run.status == "success" else 1)

@@ -23,7 +23,8 @@ from runner.store.base import Skipped, Store, WriteResult
 @dataclass
 class RunContext:
     task_id: str
-    spec: AnyTask
+    spec: AnyTask | None  # None for an undo run, which acts on a past run's changes
+    user: str
     store: Store
     run_id: str
     started: datetime
@@ -33,10 +34,6 @@ class RunContext:
     run_dir: Path
     mappings_dir: Path
     timezone: str
-
-    @property
-    def user(self) -> str:
-        return self.spec.run_as
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import contextlib
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,14 +23,14 @@ from typing import Any
 
 from runner.clock import Clock
 from runner.errors import RunnerError
-from runner.modules.base import BatchOutcome, RunContext
+from runner.modules.base import BatchOutcome, Module, RunContext
 from runner.modules.registry import MODULES
 from runner.runs.ids import new_run_id
 from runner.runs.log import RunLog, append_torn_guard, prune, run_log_path
 from runner.spec.config import Retention
 from runner.spec.task import AnyTask, zone_of
 from runner.state.base import Counts, Lease, RunRecord, StateStore, Status, Trigger
-from runner.store.base import Since, Store
+from runner.store.base import RunChange, Since, Store
 
 BATCH_SIZE = 1000
 LEASE = timedelta(seconds=60)
@@ -62,6 +62,15 @@ class RunRequest:
     spec: AnyTask
     trigger: Trigger = "manual"
     scheduled_for: datetime | None = None
+    dry_run: bool = False
+    git_commit: str | None = None
+
+
+@dataclass(frozen=True)
+class UndoRequest:
+    """Revert what run `target` changed, as a new run of the same task (trigger `undo`)."""
+
+    target: RunRecord
     dry_run: bool = False
     git_commit: str | None = None
 
@@ -155,40 +164,139 @@ def execute(
 ) -> RunOutcome:
     """Run a task once; raises RunRefused when it cannot start, never for a failed run."""
     closed = tuple(close_expired(env, request.task_id))
-    record = _claim(request, env)
-    run = _Run(request, env, record, cancel or CancelToken(), progress)
-    outcome = run.go()
+    job = TaskJob(request, env)
+    record = _claim(job, env, resume=True)
+    outcome = _Run(job, env, record, cancel or CancelToken(), progress).go()
     return replace(outcome, closed=closed)
 
 
-def _claim(request: RunRequest, env: Environment) -> RunRecord:
-    spec = request.spec
+def execute_undo(
+    request: UndoRequest,
+    env: Environment,
+    *,
+    cancel: CancelToken | None = None,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Undo a run: its objects go back to their version before it, if unchanged since."""
+    closed = tuple(close_expired(env, request.target.task_id))
+    job = UndoJob(request, env.store.changes_by_run(request.target.run_id))
+    record = _claim(job, env, resume=False)
+    outcome = _Run(job, env, record, cancel or CancelToken(), progress).go()
+    return replace(outcome, closed=closed)
+
+
+class TaskJob:
+    """A run of a task file's spec: its module over what its search selects."""
+
+    def __init__(self, request: RunRequest, env: Environment) -> None:
+        self.request = request
+        spec = request.spec
+        self.spec: AnyTask | None = spec
+        self.task_id = request.task_id
+        self.run_as = spec.run_as
+        self.spec_hash = spec.spec_hash()
+        self.trigger: Trigger = request.trigger
+        self.dry_run = request.dry_run or spec.dry_run
+        self.timeout = spec.timeout
+        self.timezone = str(zone_of(spec, env.timezone))
+        self.exclusive = (spec.schedule.concurrency if spec.schedule else "forbid") != "allow"
+        self.purges = spec.module == "delete_objects" and spec.params.mode == "purge"
+        self.label = spec.module
+        self.undo_of: str | None = None
+
+    def module(self) -> Module:
+        return MODULES[self.request.spec.module]()
+
+    def select(self, run: _Run) -> tuple[int, Iterator[list[int]]]:
+        return run.search_and_guard(self.request.spec)
+
+
+class UndoJob:
+    """An undo: reverts each object a run changed, in id order, in batches."""
+
+    def __init__(self, request: UndoRequest, changes: list[RunChange]) -> None:
+        target = request.target
+        self.changes = {change.object_id: change for change in changes}
+        self.spec: AnyTask | None = None
+        self.task_id = target.task_id
+        self.run_as = target.run_as
+        self.spec_hash = target.spec_hash
+        self.trigger: Trigger = "undo"
+        self.dry_run = request.dry_run
+        self.timeout: timedelta | None = None
+        self.timezone = "UTC"
+        self.exclusive = True
+        self.purges = False
+        self.label = f"undo of run {target.run_id}"
+        self.undo_of: str | None = target.run_id
+        self.request = request
+
+    def module(self) -> Module:
+        return Undo(self.changes)
+
+    def select(self, run: _Run) -> tuple[int, Iterator[list[int]]]:
+        ids = sorted(self.changes)
+        run.log.info(
+            "search_done", f"run {self.undo_of} changed {len(ids)} objects", count=len(ids)
+        )
+        size = run.env.batch_size
+        return len(ids), (ids[i : i + size] for i in range(0, len(ids), size))
+
+
+class Undo:
+    """The module of an undo run."""
+
+    def __init__(self, changes: dict[int, RunChange]) -> None:
+        self.changes = changes
+
+    def start(self, ctx: RunContext) -> None:
+        return None
+
+    def apply(self, ctx: RunContext, ids: list[int]) -> BatchOutcome:
+        result = ctx.store.revert(
+            [self.changes[i] for i in ids],
+            user=ctx.user,
+            now=ctx.now(),
+            run_id=ctx.run_id,
+            comment=f"undo of run {ctx.log.run_id}",
+            dry_run=ctx.dry_run,
+        )
+        return BatchOutcome.of(result)
+
+    def finish(self, ctx: RunContext) -> dict[str, Any]:
+        return {}
+
+
+Job = TaskJob | UndoJob
+
+
+def _claim(job: Job, env: Environment, *, resume: bool) -> RunRecord:
     started = env.clock.now()
     run_id = new_run_id(started)
-    spec_hash = spec.spec_hash()
-    resumable = env.state.resumable(request.task_id)
-    resume = resumable is not None and resumable.spec_hash == spec_hash
+    resumable = env.state.resumable(job.task_id) if resume else None
+    resuming = resumable is not None and resumable.spec_hash == job.spec_hash
+    scheduled_for = job.request.scheduled_for if isinstance(job, TaskJob) else None
     record = RunRecord(
         run_id=run_id,
-        task_id=request.task_id,
-        trigger="resume" if resume else request.trigger,
+        task_id=job.task_id,
+        trigger="resume" if resuming else job.trigger,
         started=started,
-        spec_hash=spec_hash,
-        run_as=spec.run_as,
-        dry_run=request.dry_run or spec.dry_run,
-        log_path=str(run_log_path(env.logs_dir, request.task_id, run_id)),
-        scheduled_for=request.scheduled_for,
-        checkpoint=resumable.checkpoint if resume and resumable else 0,
-        resumed_from=resumable.run_id if resume and resumable else None,
+        spec_hash=job.spec_hash,
+        run_as=job.run_as,
+        dry_run=job.dry_run,
+        log_path=str(run_log_path(env.logs_dir, job.task_id, run_id)),
+        scheduled_for=scheduled_for,
+        checkpoint=resumable.checkpoint if resuming and resumable else 0,
+        resumed_from=resumable.run_id if resuming and resumable else None,
+        undo_of=job.undo_of,
         lease=Lease(env.owner, socket.gethostname(), os.getpid(), started + env.lease),
     )
-    concurrency = spec.schedule.concurrency if spec.schedule else "forbid"
-    claim = env.state.claim_run(record, now=started, exclusive=concurrency != "allow")
+    claim = env.state.claim_run(record, now=started, exclusive=job.exclusive)
     if claim.run is None:
         blocked = claim.blocked_by
         assert blocked is not None
         raise RunRefused(
-            f"task '{request.task_id}' is already running (run {blocked.run_id}); "
+            f"task '{job.task_id}' is already running (run {blocked.run_id}); "
             "wait for it or see 'runner logs'"
         )
     return claim.run
@@ -199,25 +307,25 @@ class _Run:
 
     def __init__(
         self,
-        request: RunRequest,
+        job: Job,
         env: Environment,
         record: RunRecord,
         cancel: CancelToken,
         progress: Progress | None,
     ) -> None:
-        self.request = request
+        self.job = job
         self.env = env
         self.record = record
         self.cancel = cancel
         self.progress = progress
         self.counts = Counts()
         self.log = RunLog(Path(record.log_path), record.run_id, record.task_id, env.clock.now)
-        self.module = MODULES[request.spec.module]()
+        self.module = job.module()
         self.extra: dict[str, Any] = {}
-        self.timezone = str(zone_of(request.spec, env.timezone))
         self.ctx = RunContext(
-            task_id=request.task_id,
-            spec=request.spec,
+            task_id=job.task_id,
+            spec=job.spec,
+            user=job.run_as,
             store=env.store,
             run_id=record.run_id,
             started=record.started,
@@ -226,7 +334,7 @@ class _Run:
             log=self.log,
             run_dir=Path(record.log_path).parent,
             mappings_dir=env.mappings_dir,
-            timezone=self.timezone,
+            timezone=job.timezone,
         )
 
     def go(self) -> RunOutcome:
@@ -237,7 +345,7 @@ class _Run:
         try:
             self._check_rights()
             self.module.start(self.ctx)
-            self._batches(self._search())
+            self._batches(*self.job.select(self))
             self.extra = self.module.finish(self.ctx)
         except _LeaseLost:
             self._finish_module_quietly()
@@ -251,72 +359,60 @@ class _Run:
             status, reason, error = "failed", "error", str(exc)
             self._finish_module_quietly()
         except Exception as exc:
-            status, reason, error = (
-                "failed",
-                "error",
-                f"internal error: {type(exc).__name__}: {exc}",
-            )
+            error = f"internal error: {type(exc).__name__}: {exc}"
             self._finish_module_quietly()
-            self._finished(status, reason, error)
+            self._finished("failed", "error", error)
             raise
         return self._finished(status, reason, error)
 
     def _started(self) -> None:
-        spec, record = self.request.spec, self.record
+        job, record = self.job, self.record
         resumed = f", resuming run {record.resumed_from} after object {record.checkpoint}"
         self.log.info(
             "run_started",
-            f"{spec.module} run of {record.task_id} as {spec.run_as}"
+            f"{job.label} run of {record.task_id} as {job.run_as}"
             + (" (dry run)" if record.dry_run else "")
             + (resumed if record.resumed_from else ""),
             scheduled_for=record.scheduled_for.isoformat() if record.scheduled_for else None,
             trigger=record.trigger,
-            run_as=spec.run_as,
+            run_as=job.run_as,
             dry_run=record.dry_run,
             spec_hash=record.spec_hash,
-            git_commit=self.request.git_commit,
+            git_commit=job.request.git_commit,
             resumed_from=record.resumed_from,
-            checkpoint=record.checkpoint,
+            undo_of=record.undo_of,
         )
 
     def _check_rights(self) -> None:
-        spec = self.request.spec
+        user = self.job.run_as
         model = self.env.store.model
-        if spec.run_as not in model.user_names:
-            raise _Stop(
-                "failed", "rights", f"run_as user '{spec.run_as}' does not exist in the store"
-            )
-        rights = model.system_rights(spec.run_as)
+        if user not in model.user_names:
+            raise _Stop("failed", "rights", f"run_as user '{user}' does not exist in the store")
+        rights = model.system_rights(user)
         if not rights & {"system.task", "system.root"}:
-            raise _Stop(
-                "failed",
-                "rights",
-                f"user '{spec.run_as}' holds neither system.task nor system.root",
-            )
-        purge = spec.module == "delete_objects" and spec.params.mode == "purge"
-        if purge and not rights & {"system.purge", "system.root"}:
-            raise _Stop(
-                "failed", "rights", f"purge needs system.purge, which '{spec.run_as}' lacks"
-            )
+            message = f"user '{user}' holds neither system.task nor system.root"
+            raise _Stop("failed", "rights", message)
+        if self.job.purges and not rights & {"system.purge", "system.root"}:
+            raise _Stop("failed", "rights", f"purge needs system.purge, which '{user}' lacks")
 
-    def _since(self) -> Since | None:
-        if not self.request.spec.search.incremental:
+    def _since(self, spec: AnyTask) -> Since | None:
+        if not spec.search.incremental:
             return None
-        last = self.env.state.last_success(self.request.task_id)
+        last = self.env.state.last_success(self.job.task_id)
         if last is None:
             return None
-        return Since(last.started, frozenset(self.env.state.run_ids(self.request.task_id)))
+        return Since(last.started, frozenset(self.env.state.run_ids(self.job.task_id)))
 
-    def _search(self) -> tuple[int, Since | None]:
-        spec = self.request.spec
-        since = self._since()
-        count = self.env.store.count(
-            spec.search,
-            user=spec.run_as,
-            now=self.record.started,
-            timezone=self.timezone,
-            since=since,
-        )
+    def search_and_guard(self, spec: AnyTask) -> tuple[int, Iterator[list[int]]]:
+        """The task's search as its user, the max_objects guard, and the batches of ids."""
+        since = self._since(spec)
+        common: dict[str, Any] = {
+            "user": spec.run_as,
+            "now": self.record.started,
+            "timezone": self.job.timezone,
+            "since": since,
+        }
+        count = self.env.store.count(spec.search, **common)
         note = f" (changed since {since.instant.isoformat()})" if since else ""
         self.log.info("search_done", f"search matched {count} objects{note}", count=count)
         limit = spec.limits.max_objects
@@ -329,46 +425,37 @@ class _Run:
                 max_objects=limit,
             )
             raise _Stop("failed", "max_objects", f"{count} objects matched, limit is {limit}")
-        return count, since
-
-    def _batches(self, found: tuple[int, Since | None]) -> None:
-        total, since = found
-        spec = self.request.spec
-        done = 0
         batches = self.env.store.iter_ids(
-            spec.search,
-            user=spec.run_as,
-            now=self.record.started,
-            timezone=self.timezone,
-            batch_size=self.env.batch_size,
-            after_id=self.record.checkpoint,
-            since=since,
+            spec.search, batch_size=self.env.batch_size, after_id=self.record.checkpoint, **common
         )
-        remaining = total
+        return count, batches
+
+    def _batches(self, total: int, batches: Iterator[list[int]]) -> None:
+        done = 0
         for ids in batches:
             self._between_batches()
             outcome = self.module.apply(self.ctx, ids)
             done += len(ids)
             self._account(ids, outcome)
             self._checkpoint(ids[-1])
-            remaining = max(total, done)
-            percent = round(100 * done / remaining, 1) if remaining else 100.0
+            expected = max(total, done)
+            percent = round(100 * done / expected, 1) if expected else 100.0
             self.log.info(
                 "batch_done",
-                f"{done} of {remaining} objects done",
+                f"{done} of {expected} objects done",
                 done=done,
-                total=remaining,
+                total=expected,
                 status_percent=percent,
             )
             if self.progress:
-                self.progress(done, remaining)
+                self.progress(done, expected)
 
     def _between_batches(self) -> None:
         if self.cancel.canceled:
             raise _Stop(
                 "canceled", self.cancel.reason, f"stopped on request ({self.cancel.reason})"
             )
-        timeout = self.request.spec.timeout
+        timeout = self.job.timeout
         if timeout is not None and self.env.clock.now() - self.record.started > timeout:
             raise _Stop("canceled", "timeout", f"the run took longer than its timeout ({timeout})")
 
