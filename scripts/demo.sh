@@ -1,26 +1,48 @@
 #!/bin/sh
-# make demo: works on a copy of the example repository in .demo/ (ignored by git).
+# make demo: works on a copy of the example repository in .demo/ (ignored by git), so it is
+# repeatable and leaves the working tree clean.
 set -eu
 root=$(pwd)
 demo="$root/.demo"
 rm -rf "$demo"
 mkdir -p "$demo"
-cp -R runner.yaml datamodel.yaml tasks.d schemas "$demo/"
+cp -R runner.yaml datamodel.yaml tasks.d mappings schemas examples "$demo/"
 [ -d templates ] && cp -R templates "$demo/"
-[ -d mappings ] && cp -R mappings "$demo/"
 cd "$demo"
 
-echo "== runner check (every task file, runner.yaml, datamodel.yaml)"
+step() { printf '\n== %s\n' "$*"; }
+
+step "runner check: every task file, runner.yaml, datamodel.yaml and mapping profile"
 runner check
 
-echo
-echo "== next runs of every task"
+step "runner next: when each task fires"
 for file in $(find tasks.d -name '*.yaml' | sort); do
   runner next "$file" --count 3
 done
 
-echo
-echo "== runner check --format json, summary"
-runner check --format json | python3 -c 'import json,sys; r=json.load(sys.stdin); print("valid:", r["valid"], "errors:", r["error_count"], "warnings:", r["warning_count"], "files:", len(r["files"]))'
-echo
+step "runner store seed: 1,000 objects for datamodel.yaml, some with real JPEG metadata"
+runner store seed --objects 1000
+
+step "runner store search: an example request, as two users with different rights"
+runner store search examples/requests/embargoed-press-photos.yaml --as editor
+runner store search examples/requests/embargoed-press-photos.yaml --as guest
+
+step "runner run: each example task once (a dry run first for the delete task)"
+runner run cleanup/empty-trash-candidates --dry-run
+for task in review/tag-new-imports metadata/sync-from-files reports/weekly-embargo cleanup/empty-trash-candidates; do
+  runner run "$task" --yes
+done
+
+step "runner logs: the runs so far, and the events of the delete run"
+runner logs
+delete_run=$(runner logs cleanup/empty-trash-candidates --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["runs"][-1]["run"])')
+runner logs --run "$delete_run"
+
+step "runner undo: put back what the delete run trashed"
+runner undo "$delete_run" --yes
+
+step "where things are"
 echo "demo repository: $demo"
+echo "store:           $demo/.runner/store.db (assets in $demo/.runner/assets)"
+echo "run logs:        $demo/.runner/logs/<task id>/<run id>.jsonl"
+echo "search hits:     $(ls "$demo"/.runner/logs/reports/weekly-embargo/*.csv | head -1)"
