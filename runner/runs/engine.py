@@ -123,16 +123,33 @@ class _LeaseLost(Exception):
 
 
 def close_expired(env: Environment, task_id: str | None = None) -> list[RunRecord]:
-    """Close runs whose lease expired (their process died): failed, interrupted."""
+    """Close runs whose process died: failed, interrupted.
+
+    A lease that expired means its owner stopped renewing it; a lease held by a process of
+    this host that no longer exists is dead at once, without waiting for the expiry."""
     closed = []
-    for run in env.state.expired(now=env.clock.now()):
-        if task_id is not None and run.task_id != task_id:
+    now = env.clock.now()
+    for run in env.state.running(task_id):
+        dead = _owner_gone(run.lease)
+        if not dead and not (run.lease is not None and run.lease.expires < now):
             continue
-        done = env.state.close_expired(run.run_id, now=env.clock.now())
+        done = env.state.close_expired(run.run_id, now=now, dead=dead)
         if done is not None:
             _append_finished(env, done)
             closed.append(done)
     return closed
+
+
+def _owner_gone(lease: Lease | None) -> bool:
+    if lease is None or lease.host != socket.gethostname():
+        return False
+    try:
+        os.kill(lease.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, under another user
+        return False
+    return False
 
 
 def _append_finished(env: Environment, run: RunRecord) -> None:

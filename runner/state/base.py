@@ -120,9 +120,10 @@ class StateStore(Protocol):
         error: str | None = None,
     ) -> None: ...
 
-    def close_expired(self, run_id: str, *, now: datetime) -> RunRecord | None:
+    def close_expired(self, run_id: str, *, now: datetime, dead: bool = False) -> RunRecord | None:
         """Mark a run whose lease expired as failed (interrupted); None if it was not expired
-        any more (its owner renewed it) or already finished."""
+        any more (its owner renewed it) or already finished. With `dead`, the caller knows
+        the owner process is gone (same host, no such pid), so expiry is not waited for."""
         ...
 
     def get(self, run_id: str) -> RunRecord | None: ...

@@ -190,13 +190,13 @@ class SqliteState:
             (status, reason, json.dumps(counts.as_dict()), _ts(finished), error, run_id),
         )
 
-    def close_expired(self, run_id: str, *, now: datetime) -> RunRecord | None:
+    def close_expired(self, run_id: str, *, now: datetime, dead: bool = False) -> RunRecord | None:
         changed = self._write(
             """UPDATE runs SET status = 'failed', reason = 'interrupted', finished = ?,
-                   error = 'the process running it stopped (its lease expired)',
+                   error = 'the process running it stopped',
                    lease_expires = NULL
-               WHERE run_id = ? AND status = 'running' AND lease_expires < ?""",
-            (_ts(now), run_id, _ts(now)),
+               WHERE run_id = ? AND status = 'running' AND (? OR lease_expires < ?)""",
+            (_ts(now), run_id, int(dead), _ts(now)),
         )
         return self.get(run_id) if changed else None
 

@@ -115,6 +115,9 @@ def _record(
         if rng.random() < 0.6:
             values = _blank_text(values, objecttype)
             tags = _with_imported(model, tags)
+    if _imported_id(model) in tags:  # imports are recent: they are what review tasks look at
+        modified = plan.now - timedelta(hours=rng.uniform(1, 24 * 14))
+        created = min(created, modified)
     owner = rng.choice(model.users).id
     return {
         "_objecttype": objecttype.name,
@@ -180,6 +183,11 @@ def _tags(model: DataModel, objecttype: ObjectType, rng: random.Random) -> set[i
         else:
             chosen |= {tag.id for tag in group.tags if rng.random() < 0.15}
     return chosen
+
+
+def _imported_id(model: DataModel) -> int | None:
+    found = model.tags_by_reference.get("imported")
+    return found[1].id if found else None
 
 
 def _with_imported(model: DataModel, tags: set[int]) -> set[int]:
