@@ -94,6 +94,55 @@ class Claim:
     expired: tuple[RunRecord, ...] = ()
 
 
+@dataclass(frozen=True)
+class TaskState:
+    """What the daemon keeps per task: the last-known-good spec and the file's current error.
+
+    `spec` is the canonical JSON of the last valid version of the file (None when the file has
+    never been valid); `error` is the first problem of the current file, or None when it is
+    valid; `evaluated_until` is the instant up to which fires have been considered."""
+
+    task_id: str
+    spec: dict[str, Any] | None
+    spec_hash: str | None
+    path: str
+    error: str | None
+    enabled: bool
+    first_seen: datetime
+    updated: datetime
+    evaluated_until: datetime | None = None
+    removed: bool = False
+
+
+FireOutcome = Literal["run", "missed", "skipped"]
+
+
+@dataclass(frozen=True)
+class FireRecord:
+    """One fire `(task id, scheduled_for)` and what became of it."""
+
+    task_id: str
+    scheduled_for: datetime
+    claimed_at: datetime
+    claimed_by: str
+    outcome: FireOutcome
+    spec_hash: str | None = None
+    run_id: str | None = None
+    detail: str | None = None
+    kind: Literal["schedule", "at"] = "schedule"
+
+
+@dataclass(frozen=True)
+class DaemonRecord:
+    id: str
+    host: str
+    pid: int
+    started: datetime
+    heartbeat: datetime
+    git_commit: str | None = None
+    stopped: datetime | None = None
+
+
 class StateStore(Protocol):
     def claim_run(self, run: RunRecord, *, now: datetime, exclusive: bool = True) -> Claim:
         """Insert `run` (status running, with its lease). With `exclusive`, refuse while
@@ -149,5 +198,43 @@ class StateStore(Protocol):
     def forget(self, run_ids: Sequence[str]) -> None:
         """Drop runs from the state (retention)."""
         ...
+
+    # tasks (last-known-good specs), for the daemon, `runner status` and `runner plan`
+
+    def tasks(self, *, include_removed: bool = False) -> list[TaskState]: ...
+
+    def put_task(self, task: TaskState) -> None:
+        """Insert or replace the task's row."""
+        ...
+
+    def set_evaluated(self, task_id: str, until: datetime) -> None: ...
+
+    # fires
+
+    def claim_fire(self, fire: FireRecord) -> bool:
+        """`INSERT ... ON CONFLICT DO NOTHING` on (task id, scheduled_for): True if ours."""
+        ...
+
+    def set_fire_run(self, task_id: str, scheduled_for: datetime, run_id: str) -> None: ...
+
+    def set_fire_outcome(
+        self, task_id: str, scheduled_for: datetime, outcome: FireOutcome, detail: str | None
+    ) -> None: ...
+
+    def fires(self, task_id: str | None = None) -> list[FireRecord]: ...
+
+    def has_at_fire(self, task_id: str) -> bool:
+        """Whether the task's `at` schedule has fired (or was claimed) ever."""
+        ...
+
+    # daemons
+
+    def register_daemon(self, daemon: DaemonRecord) -> None: ...
+
+    def daemon_heartbeat(self, daemon_id: str, now: datetime) -> None: ...
+
+    def daemon_stopped(self, daemon_id: str, now: datetime) -> None: ...
+
+    def daemons(self, *, live_since: datetime | None = None) -> list[DaemonRecord]: ...
 
     def close(self) -> None: ...

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import RunnerError
-from runner.state.base import Claim, Counts, Lease, RunRecord
+from runner.state.base import (
+    Claim,
+    Counts,
+    DaemonRecord,
+    FireRecord,
+    Lease,
+    RunRecord,
+    TaskState,
+)
 
 Step = Callable[[sqlite3.Connection], None]
 
@@ -60,7 +68,50 @@ def _v1(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: tuple[Step, ...] = (_v1,)
+V2 = """
+CREATE TABLE tasks (
+    task_id TEXT PRIMARY KEY,
+    spec TEXT,
+    spec_hash TEXT,
+    path TEXT NOT NULL,
+    error TEXT,
+    enabled INTEGER NOT NULL,
+    first_seen TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    evaluated_until TEXT,
+    removed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE fires (
+    task_id TEXT NOT NULL,
+    scheduled_for TEXT NOT NULL,
+    claimed_at TEXT NOT NULL,
+    claimed_by TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('run', 'missed', 'skipped')),
+    spec_hash TEXT,
+    run_id TEXT,
+    detail TEXT,
+    kind TEXT NOT NULL DEFAULT 'schedule',
+    PRIMARY KEY (task_id, scheduled_for)
+);
+CREATE INDEX fires_at ON fires (task_id, kind);
+CREATE TABLE daemons (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started TEXT NOT NULL,
+    heartbeat TEXT NOT NULL,
+    git_commit TEXT,
+    stopped TEXT
+);
+"""
+
+
+def _v2(db: sqlite3.Connection) -> None:
+    for statement in _statements(V2):
+        db.execute(statement)
+
+
+MIGRATIONS: tuple[Step, ...] = (_v1, _v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -160,18 +211,24 @@ class SqliteState:
         )
 
     def heartbeat(self, run_id: str, owner: str, *, now: datetime, expires: datetime) -> bool:
-        return self._write(
-            """UPDATE runs SET heartbeat = ?, lease_expires = ?
+        return (
+            self._write(
+                """UPDATE runs SET heartbeat = ?, lease_expires = ?
                WHERE run_id = ? AND lease_owner = ? AND status = 'running'""",
-            (_ts(now), _ts(expires), run_id, owner),
-        ) == 1
+                (_ts(now), _ts(expires), run_id, owner),
+            )
+            == 1
+        )
 
     def checkpoint(self, run_id: str, owner: str, *, last_id: int, counts: Counts) -> bool:
-        return self._write(
-            """UPDATE runs SET checkpoint = ?, counts = ?
+        return (
+            self._write(
+                """UPDATE runs SET checkpoint = ?, counts = ?
                WHERE run_id = ? AND lease_owner = ? AND status = 'running'""",
-            (last_id, json.dumps(counts.as_dict()), run_id, owner),
-        ) == 1
+                (last_id, json.dumps(counts.as_dict()), run_id, owner),
+            )
+            == 1
+        )
 
     def finish(
         self,
@@ -245,12 +302,165 @@ class SqliteState:
     def forget(self, run_ids: Sequence[str]) -> None:
         self.db.executemany("DELETE FROM runs WHERE run_id = ?", [(r,) for r in run_ids])
 
+    def tasks(self, *, include_removed: bool = False) -> list[TaskState]:
+        where = "" if include_removed else "WHERE removed = 0"
+        rows = self.db.execute(f"SELECT * FROM tasks {where} ORDER BY task_id")
+        return [_task(row) for row in rows]
+
+    def put_task(self, task: TaskState) -> None:
+        self._write(
+            """INSERT INTO tasks (task_id, spec, spec_hash, path, error, enabled, first_seen,
+                   updated, evaluated_until, removed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (task_id) DO UPDATE SET spec = excluded.spec,
+                   spec_hash = excluded.spec_hash, path = excluded.path, error = excluded.error,
+                   enabled = excluded.enabled, updated = excluded.updated,
+                   evaluated_until = excluded.evaluated_until, removed = excluded.removed""",
+            (
+                task.task_id,
+                json.dumps(task.spec, sort_keys=True) if task.spec is not None else None,
+                task.spec_hash,
+                task.path,
+                task.error,
+                int(task.enabled),
+                _ts(task.first_seen),
+                _ts(task.updated),
+                _ts(task.evaluated_until),
+                int(task.removed),
+            ),
+        )
+
+    def set_evaluated(self, task_id: str, until: datetime) -> None:
+        self._write(
+            "UPDATE tasks SET evaluated_until = ? WHERE task_id = ? "
+            "AND (evaluated_until IS NULL OR evaluated_until < ?)",
+            (_ts(until), task_id, _ts(until)),
+        )
+
+    def claim_fire(self, fire: FireRecord) -> bool:
+        return (
+            self._write(
+                """INSERT INTO fires (task_id, scheduled_for, claimed_at, claimed_by, outcome,
+                   spec_hash, run_id, detail, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (task_id, scheduled_for) DO NOTHING""",
+                (
+                    fire.task_id,
+                    _ts(fire.scheduled_for),
+                    _ts(fire.claimed_at),
+                    fire.claimed_by,
+                    fire.outcome,
+                    fire.spec_hash,
+                    fire.run_id,
+                    fire.detail,
+                    fire.kind,
+                ),
+            )
+            == 1
+        )
+
+    def set_fire_run(self, task_id: str, scheduled_for: datetime, run_id: str) -> None:
+        self._write(
+            "UPDATE fires SET run_id = ? WHERE task_id = ? AND scheduled_for = ?",
+            (run_id, task_id, _ts(scheduled_for)),
+        )
+
+    def set_fire_outcome(
+        self, task_id: str, scheduled_for: datetime, outcome: str, detail: str | None
+    ) -> None:
+        self._write(
+            "UPDATE fires SET outcome = ?, detail = ? WHERE task_id = ? AND scheduled_for = ?",
+            (outcome, detail, task_id, _ts(scheduled_for)),
+        )
+
+    def fires(self, task_id: str | None = None) -> list[FireRecord]:
+        where, params = ("WHERE task_id = ?", [task_id]) if task_id else ("", [])
+        rows = self.db.execute(
+            f"SELECT * FROM fires {where} ORDER BY task_id, scheduled_for", params
+        )
+        return [_fire(row) for row in rows]
+
+    def has_at_fire(self, task_id: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM fires WHERE task_id = ? AND kind = 'at' LIMIT 1", (task_id,)
+        ).fetchone()
+        return row is not None
+
+    def register_daemon(self, daemon: DaemonRecord) -> None:
+        self._write(
+            """INSERT INTO daemons (id, host, pid, started, heartbeat, git_commit)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (
+                daemon.id,
+                daemon.host,
+                daemon.pid,
+                _ts(daemon.started),
+                _ts(daemon.heartbeat),
+                daemon.git_commit,
+            ),
+        )
+
+    def daemon_heartbeat(self, daemon_id: str, now: datetime) -> None:
+        self._write("UPDATE daemons SET heartbeat = ? WHERE id = ?", (_ts(now), daemon_id))
+
+    def daemon_stopped(self, daemon_id: str, now: datetime) -> None:
+        self._write("UPDATE daemons SET stopped = ? WHERE id = ?", (_ts(now), daemon_id))
+
+    def daemons(self, *, live_since: datetime | None = None) -> list[DaemonRecord]:
+        if live_since is None:
+            rows = self.db.execute("SELECT * FROM daemons ORDER BY started")
+        else:
+            rows = self.db.execute(
+                "SELECT * FROM daemons WHERE stopped IS NULL AND heartbeat >= ? ORDER BY started",
+                (_ts(live_since),),
+            )
+        return [_daemon(row) for row in rows]
+
     def close(self) -> None:
         self.db.close()
 
 
 def _expired(run: RunRecord, now: datetime) -> bool:
     return run.lease is not None and run.lease.expires < now
+
+
+def _task(row: sqlite3.Row) -> TaskState:
+    return TaskState(
+        task_id=row["task_id"],
+        spec=json.loads(row["spec"]) if row["spec"] else None,
+        spec_hash=row["spec_hash"],
+        path=row["path"],
+        error=row["error"],
+        enabled=bool(row["enabled"]),
+        first_seen=_dt(row["first_seen"]) or datetime.min.replace(tzinfo=UTC),
+        updated=_dt(row["updated"]) or datetime.min.replace(tzinfo=UTC),
+        evaluated_until=_dt(row["evaluated_until"]),
+        removed=bool(row["removed"]),
+    )
+
+
+def _fire(row: sqlite3.Row) -> FireRecord:
+    return FireRecord(
+        task_id=row["task_id"],
+        scheduled_for=_dt(row["scheduled_for"]) or datetime.min.replace(tzinfo=UTC),
+        claimed_at=_dt(row["claimed_at"]) or datetime.min.replace(tzinfo=UTC),
+        claimed_by=row["claimed_by"],
+        outcome=row["outcome"],
+        spec_hash=row["spec_hash"],
+        run_id=row["run_id"],
+        detail=row["detail"],
+        kind=row["kind"],
+    )
+
+
+def _daemon(row: sqlite3.Row) -> DaemonRecord:
+    return DaemonRecord(
+        id=row["id"],
+        host=row["host"],
+        pid=row["pid"],
+        started=_dt(row["started"]) or datetime.min.replace(tzinfo=UTC),
+        heartbeat=_dt(row["heartbeat"]) or datetime.min.replace(tzinfo=UTC),
+        git_commit=row["git_commit"],
+        stopped=_dt(row["stopped"]),
+    )
 
 
 def _record(row: sqlite3.Row) -> RunRecord:
