@@ -1,0 +1,1 @@
+"""Layer 7: the daemon: watcher, reconciler, scheduler loop, signals."""
