@@ -1,3 +1,3 @@
 """Importing this module registers every verb on the `runner` group."""
 
-from runner.cli import check, init, logs, next, run, schema, store  # noqa: F401
+from runner.cli import check, daemon, init, logs, next, plan, run, schema, status, store  # noqa: F401

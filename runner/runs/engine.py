@@ -122,20 +122,20 @@ class _LeaseLost(Exception):
     """Another process closed this run (our lease had expired): write nothing more."""
 
 
-def close_expired(env: Environment, task_id: str | None = None) -> list[RunRecord]:
+def close_expired(state: StateStore, clock: Clock, task_id: str | None = None) -> list[RunRecord]:
     """Close runs whose process died: failed, interrupted.
 
     A lease that expired means its owner stopped renewing it; a lease held by a process of
     this host that no longer exists is dead at once, without waiting for the expiry."""
     closed = []
-    now = env.clock.now()
-    for run in env.state.running(task_id):
+    now = clock.now()
+    for run in state.running(task_id):
         dead = _owner_gone(run.lease)
         if not dead and not (run.lease is not None and run.lease.expires < now):
             continue
-        done = env.state.close_expired(run.run_id, now=now, dead=dead)
+        done = state.close_expired(run.run_id, now=now, dead=dead)
         if done is not None:
-            _append_finished(env, done)
+            _append_finished(clock, done)
             closed.append(done)
     return closed
 
@@ -152,17 +152,17 @@ def _owner_gone(lease: Lease | None) -> bool:
     return False
 
 
-def _append_finished(env: Environment, run: RunRecord) -> None:
+def _append_finished(clock: Clock, run: RunRecord) -> None:
     path = Path(run.log_path)
     append_torn_guard(path)
-    log = RunLog(path, run.run_id, run.task_id, env.clock.now)
+    log = RunLog(path, run.run_id, run.task_id, clock.now)
     log.error(
         "run_finished",
         "run interrupted: the process running it stopped",
         status="failed",
         reason="interrupted",
         counts=run.counts.as_dict(),
-        duration_s=_seconds((run.finished or env.clock.now()) - run.started),
+        duration_s=_seconds((run.finished or clock.now()) - run.started),
         error=run.error,
     )
     log.close()
@@ -178,11 +178,16 @@ def execute(
     *,
     cancel: CancelToken | None = None,
     progress: Progress | None = None,
+    started: Callable[[RunRecord], None] | None = None,
 ) -> RunOutcome:
-    """Run a task once; raises RunRefused when it cannot start, never for a failed run."""
-    closed = tuple(close_expired(env, request.task_id))
+    """Run a task once; raises RunRefused when it cannot start, never for a failed run.
+
+    `started` is told the run's record as soon as it is claimed (the daemon heartbeats it)."""
+    closed = tuple(close_expired(env.state, env.clock, request.task_id))
     job = TaskJob(request, env)
     record = _claim(job, env, resume=True)
+    if started is not None:
+        started(record)
     outcome = _Run(job, env, record, cancel or CancelToken(), progress).go()
     return replace(outcome, closed=closed)
 
@@ -195,7 +200,7 @@ def execute_undo(
     progress: Progress | None = None,
 ) -> RunOutcome:
     """Undo a run: its objects go back to their version before it, if unchanged since."""
-    closed = tuple(close_expired(env, request.target.task_id))
+    closed = tuple(close_expired(env.state, env.clock, request.target.task_id))
     job = UndoJob(request, env.store.changes_by_run(request.target.run_id))
     record = _claim(job, env, resume=False)
     outcome = _Run(job, env, record, cancel or CancelToken(), progress).go()

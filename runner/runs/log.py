@@ -25,10 +25,34 @@ def run_log_path(logs_dir: Path, task_id: str, run_id: str) -> Path:
     return logs_dir / task_id / f"{run_id}.jsonl"
 
 
+def fires_log_path(logs_dir: Path, task_id: str) -> Path:
+    """Fires that did not run (missed, skipped) go here, with `run: null`."""
+    return logs_dir / task_id / "fires.jsonl"
+
+
+def log_fire(
+    logs_dir: Path,
+    task_id: str,
+    now: Callable[[], datetime],
+    event: str,
+    msg: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    path = fires_log_path(logs_dir, task_id)
+    append_torn_guard(path)
+    log = RunLog(path, None, task_id, now)
+    try:
+        return log.warning(event, msg, **extra)
+    finally:
+        log.close()
+
+
 class RunLog:
     """Appends the events of one run; `seq` continues when a crashed run's file is closed."""
 
-    def __init__(self, path: Path, run_id: str, task_id: str, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self, path: Path, run_id: str | None, task_id: str, now: Callable[[], datetime]
+    ) -> None:
         self.path = path
         self.run_id = run_id
         self.task_id = task_id
