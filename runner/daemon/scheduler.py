@@ -43,9 +43,9 @@ from runner.runs.log import log_fire
 from runner.schedule import fires_between, next_fires, task_zone
 from runner.schedule.missed import due_fires
 from runner.spec.task import AnyTask
-from runner.state.base import FireRecord, RunRecord, TaskState, Trigger
+from runner.state.base import DAEMON_HEARTBEAT, FireRecord, RunRecord, TaskState, Trigger
 
-HEARTBEAT = timedelta(seconds=10)
+HEARTBEAT = DAEMON_HEARTBEAT
 FireKind = Literal["schedule", "at"]
 MAX_SLEEP = 60.0
 
@@ -61,10 +61,13 @@ class LiveRun:
 
 @dataclass
 class Scheduled:
-    """A task in the live schedule: the spec it runs with and its state row."""
+    """A task in the live schedule: the spec it runs with, its state row, and its next fire
+    (`unevaluated` until the first pass after loading, which catches up on missed fires)."""
 
     state: TaskState
     spec: AnyTask
+    next_due: datetime | None = None
+    unevaluated: bool = True
 
 
 @dataclass
@@ -254,6 +257,9 @@ class Daemon:
         since = task.evaluated_until or task.first_seen
         if spec.schedule is None or now <= since:
             return
+        upcoming = entry.next_due
+        if upcoming is not None and now < upcoming and not entry.unevaluated:
+            return  # nothing due: no schedule computation, no state write
         if spec.enabled:
             fires, kind = self._fires(task, spec, since, now)
             due = due_fires(
@@ -265,10 +271,29 @@ class Daemon:
             )
             for instant, reason in due.dropped:
                 self._drop(task_id, spec, instant, reason, now, kind)
-            for instant, trigger in due.run:
-                self._claim_and_start(task_id, spec, instant, trigger, now, kind)
+            claimed = [
+                (instant, trigger)
+                for instant, trigger in due.run
+                if self._claim(task_id, spec, instant, trigger, now, kind)
+            ]
+            self._dispatch(task_id, spec, claimed)
         self.state.set_evaluated(task_id, now)
-        self.schedule[task_id] = Scheduled(_with_evaluated(task, now), spec)
+        self.schedule[task_id] = Scheduled(
+            _with_evaluated(task, now), spec, self._next_due(task_id, spec, now), False
+        )
+
+    def _next_due(self, task_id: str, spec: AnyTask, now: datetime) -> datetime | None:
+        """When the task has a fire next (cached, so idle ticks compute nothing)."""
+        schedule = spec.schedule
+        if schedule is None or not spec.enabled:
+            return None
+        zone = self.workspace.config.model.timezone
+        if schedule.at is not None:
+            if self.state.has_at_fire(task_id):
+                return None
+            return now if schedule.at == "now" else _aware_at(schedule.at, schedule, zone)
+        found = next_fires(schedule, task_id, after=now, count=1, default_timezone=zone)
+        return found[0] if found else None
 
     def _fires(
         self, task: TaskState, spec: AnyTask, since: datetime, now: datetime
@@ -326,7 +351,7 @@ class Daemon:
             scheduled_for=instant.isoformat(),
         )
 
-    def _claim_and_start(
+    def _claim(
         self,
         task_id: str,
         spec: AnyTask,
@@ -334,10 +359,10 @@ class Daemon:
         trigger: str,
         now: datetime,
         kind: FireKind,
-    ) -> None:
+    ) -> bool:
         fire = FireRecord(task_id, instant, now, self.id, "run", spec.spec_hash(), kind=kind)
         if not self.state.claim_fire(fire):
-            return  # another daemon has it
+            return False  # another daemon has it: normal, silent
         self.events.emit(
             "fire_claimed",
             f"{task_id}: fire at {instant.isoformat()} claimed",
@@ -345,19 +370,24 @@ class Daemon:
             scheduled_for=instant.isoformat(),
             trigger=trigger,
         )
+        return True
+
+    def _dispatch(self, task_id: str, spec: AnyTask, fires: list[tuple[datetime, str]]) -> None:
+        """Start the claimed fires of one task: in order, one after another (catch-ups of
+        `missed: all` included), after applying `concurrency` against runs still going."""
+        if not fires:
+            return
         concurrency = spec.schedule.concurrency if spec.schedule else "forbid"
         running = self._running_of(task_id)
         if running and concurrency == "forbid":
-            self._skip(
-                task_id, spec, instant, f"run {running[0].run_id or '(starting)'} is still running"
-            )
+            busy = running[0].run_id or "(starting)"
+            for instant, _ in fires:
+                self._skip(task_id, spec, instant, f"run {busy} is still running")
             return
         if running and concurrency == "replace":
             for live in running:
                 live.cancel.cancel("replaced")
-        self._start(
-            task_id, spec, instant, trigger, replacing=running if concurrency == "replace" else []
-        )
+        self._start(task_id, spec, fires, replacing=running if concurrency == "replace" else [])
 
     def _skip(self, task_id: str, spec: AnyTask, instant: datetime, why: str) -> None:
         self.state.set_fire_outcome(task_id, instant, "skipped", why)
@@ -382,22 +412,48 @@ class Daemon:
         self,
         task_id: str,
         spec: AnyTask,
-        instant: datetime | None,
-        trigger: str,
+        fires: list[tuple[datetime, str]],
         *,
         replacing: list[LiveRun],
+        scheduled: bool = True,
     ) -> None:
-        key_instant = instant or self.clock.now()
-        live = LiveRun(task_id, key_instant, CancelToken())
+        runs = []
         with self._lock:
-            self.live[(task_id, key_instant)] = live
-        live.future = self.pool.submit(self._run, live, spec, instant, trigger, replacing)
+            for instant, trigger in fires:
+                live = LiveRun(task_id, instant, CancelToken())
+                self.live[(task_id, instant)] = live
+                runs.append((live, instant if scheduled else None, trigger))
+        future = self.pool.submit(self._run_in_order, spec, runs, replacing)
+        for live, _, _ in runs:
+            live.future = future
+
+    def _run_in_order(
+        self,
+        spec: AnyTask,
+        runs: list[tuple[LiveRun, datetime | None, str]],
+        replacing: list[LiveRun],
+    ) -> RunOutcome | None:
+        outcome = None
+        for index, (live, instant, trigger) in enumerate(runs):
+            if self.stopping.is_set() and index > 0:
+                with self._lock:
+                    self.live.pop((live.task_id, live.scheduled_for), None)
+                continue
+            outcome = self._run(live, spec, instant, trigger, replacing if index == 0 else [])
+        return outcome
 
     def _resume(self, closed: RunRecord) -> None:
         entry = self.schedule.get(closed.task_id)
         if entry is None or closed.undo_of is not None:
             return
-        self._start(closed.task_id, entry.spec, closed.scheduled_for, "resume", replacing=[])
+        when = closed.scheduled_for or self.clock.now()
+        self._start(
+            closed.task_id,
+            entry.spec,
+            [(when, "resume")],
+            replacing=[],
+            scheduled=closed.scheduled_for is not None,
+        )
 
     def _run(
         self,
@@ -407,7 +463,7 @@ class Daemon:
         trigger: str,
         replacing: list[LiveRun],
     ) -> RunOutcome | None:
-        for old in replacing:
+        for old in replacing:  # already running in their own worker: waiting cannot deadlock
             if old.future is not None:
                 old.future.result()
         config = self.workspace.config
@@ -496,18 +552,7 @@ class Daemon:
     def _seconds_to_next(self, now: datetime) -> float:
         heartbeat_due = (self._last_heartbeat or now) + self.options.heartbeat
         upcoming = [heartbeat_due]
-        zone = self.workspace.config.model.timezone
-        for task_id, entry in self.schedule.items():
-            schedule = entry.spec.schedule
-            if schedule is None or not entry.spec.enabled:
-                continue
-            if schedule.at is not None:
-                if not self.state.has_at_fire(task_id):
-                    upcoming.append(
-                        now if schedule.at == "now" else _aware_at(schedule.at, schedule, zone)
-                    )
-                continue
-            upcoming += next_fires(schedule, task_id, after=now, count=1, default_timezone=zone)
+        upcoming += [e.next_due for e in self.schedule.values() if e.next_due is not None]
         soonest = min(t.timestamp() for t in upcoming)
         return max(0.0, soonest - now.timestamp())
 
