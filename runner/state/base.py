@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 Status = Literal["running", "success", "failed", "canceled"]
@@ -132,6 +132,17 @@ class FireRecord:
     kind: Literal["schedule", "at"] = "schedule"
 
 
+# A daemon renews its record's heartbeat this often; one that has not for three intervals
+# (and did not record a stop) is taken for dead by `runner status`.
+DAEMON_HEARTBEAT = timedelta(seconds=10)
+DAEMON_LIVE_WINDOW = 3 * DAEMON_HEARTBEAT
+
+
+def live_since(now: datetime) -> datetime:
+    """The oldest heartbeat of a daemon still counted as live at `now`."""
+    return now - DAEMON_LIVE_WINDOW
+
+
 @dataclass(frozen=True)
 class DaemonRecord:
     id: str
@@ -192,7 +203,9 @@ class StateStore(Protocol):
     def run_ids(self, task_id: str) -> list[str]: ...
 
     def resumable(self, task_id: str) -> RunRecord | None:
-        """The latest interrupted run of the task that no later run resumed or followed."""
+        """The latest interrupted run of the task that no later run resumed or followed;
+        never an undo run, nor a dry run (it wrote nothing, so a real run must not skip the
+        objects before its checkpoint)."""
         ...
 
     def forget(self, run_ids: Sequence[str]) -> None:

@@ -144,10 +144,17 @@ class SqliteState:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA busy_timeout = 30000")
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        self._migrate()
+        try:
+            self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise RunnerError(f"state file {path} cannot be used: {exc}") from None
+        except BaseException:
+            self.db.close()
+            raise
 
     def _migrate(self) -> None:
         found = int(self.db.execute("PRAGMA user_version").fetchone()[0])
@@ -295,7 +302,9 @@ class SqliteState:
                ORDER BY run_id DESC LIMIT 1""",
             (task_id,),
         ).fetchone()
-        if latest is None or latest["reason"] != "interrupted" or latest["undo_of"]:
+        if latest is None or latest["reason"] != "interrupted":
+            return None
+        if latest["undo_of"] or latest["dry_run"]:  # a dry run's checkpoint covers no writes
             return None
         return _record(latest)
 
@@ -492,9 +501,21 @@ def _record(row: sqlite3.Row) -> RunRecord:
     )
 
 
-def open_state(spec: str, base: Path) -> SqliteState:
-    """The state named by runner.yaml's `state:` (`sqlite:PATH`)."""
+def state_path(spec: str, base: Path) -> Path:
+    """The file named by runner.yaml's `state:` (`sqlite:PATH`, relative to `base`)."""
     if not spec.startswith("sqlite:"):
         raise RunnerError(f"state {spec.split(':', 1)[0]}: only sqlite: is supported so far")
     path = Path(spec.removeprefix("sqlite:")).expanduser()
-    return SqliteState(path if path.is_absolute() else base / path)
+    return path if path.is_absolute() else base / path
+
+
+def open_state(spec: str, base: Path) -> SqliteState:
+    """The state named by runner.yaml's `state:`, created when missing."""
+    return SqliteState(state_path(spec, base))
+
+
+def open_existing_state(spec: str, base: Path) -> SqliteState | None:
+    """For readers (`runner status`, `runner plan`): None when no state file exists yet, so
+    looking does not create one."""
+    path = state_path(spec, base)
+    return SqliteState(path) if path.exists() else None
