@@ -15,6 +15,7 @@ shows the same plan the daemon applies.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,9 +42,14 @@ class FileTask:
     spec: AnyTask | None
     errors: tuple[Diagnostic, ...] = ()
 
-    @property
+    @functools.cached_property
     def canonical(self) -> dict[str, Any] | None:
         return self.spec.model_dump(mode="json", by_alias=True) if self.spec else None
+
+    @functools.cached_property
+    def spec_hash(self) -> str | None:
+        """Computed once per scan of a changed file (the scanner reuses unchanged ones)."""
+        return self.spec.spec_hash() if self.spec else None
 
     @property
     def first_error(self) -> str | None:
@@ -148,7 +154,7 @@ def plan(files: Iterable[FileTask], known: Iterable[TaskState], *, allow_empty: 
             invalid.append((file, previous))
         elif previous is None or previous.spec is None:
             added.append(file)
-        elif previous.spec_hash != file.spec.spec_hash():
+        elif previous.spec_hash != file.spec_hash:
             changed.append((file, previous, diff(previous.spec, file.canonical)))
         else:
             unchanged.append((file, previous))
@@ -196,7 +202,7 @@ def _put(state: StateStore, file: FileTask, previous: TaskState | None, now: dat
         TaskState(
             task_id=file.task_id,
             spec=file.canonical,
-            spec_hash=file.spec.spec_hash(),
+            spec_hash=file.spec_hash,
             path=str(file.path),
             error=None,
             enabled=file.spec.enabled,

@@ -181,8 +181,9 @@ class Daemon:
             self.reconcile()
         now = self.clock.now()
         if not self.stopping.is_set():
-            for task_id in sorted(self.schedule):
-                self._evaluate(task_id, now)
+            evaluated = [t for t in sorted(self.schedule) if self._evaluate(t, now)]
+            if evaluated:
+                self.state.set_evaluated_many(evaluated, now)
         self._heartbeats(now)
         return self._seconds_to_next(now)
 
@@ -236,8 +237,13 @@ class Daemon:
         )
 
     def _load_schedule(self) -> None:
+        """The live schedule from the state; unchanged tasks keep their entry (and cache)."""
         schedule: dict[str, Scheduled] = {}
         for task in self.state.tasks():
+            kept = self.schedule.get(task.task_id)
+            if kept is not None and kept.state.spec_hash == task.spec_hash:
+                schedule[task.task_id] = Scheduled(task, kept.spec, kept.next_due, kept.unevaluated)
+                continue
             try:
                 spec = live_spec(task)
             except ValueError as exc:  # a last-known-good spec the code no longer accepts
@@ -251,15 +257,16 @@ class Daemon:
 
     # fires
 
-    def _evaluate(self, task_id: str, now: datetime) -> None:
+    def _evaluate(self, task_id: str, now: datetime) -> bool:
+        """Claim and start the task's due fires; True when it was evaluated up to `now`."""
         entry = self.schedule[task_id]
         spec, task = entry.spec, entry.state
         since = task.evaluated_until or task.first_seen
         if spec.schedule is None or now <= since:
-            return
+            return False
         upcoming = entry.next_due
         if upcoming is not None and now < upcoming and not entry.unevaluated:
-            return  # nothing due: no schedule computation, no state write
+            return False  # nothing due: no schedule computation, no state write
         if spec.enabled:
             fires, kind = self._fires(task, spec, since, now)
             due = due_fires(
@@ -277,10 +284,10 @@ class Daemon:
                 if self._claim(task_id, spec, instant, trigger, now, kind)
             ]
             self._dispatch(task_id, spec, claimed)
-        self.state.set_evaluated(task_id, now)
         self.schedule[task_id] = Scheduled(
             _with_evaluated(task, now), spec, self._next_due(task_id, spec, now), False
         )
+        return True
 
     def _next_due(self, task_id: str, spec: AnyTask, now: datetime) -> datetime | None:
         """When the task has a fire next (cached, so idle ticks compute nothing)."""

@@ -222,6 +222,8 @@ class StateStore(Protocol):
 
     def set_evaluated(self, task_id: str, until: datetime) -> None: ...
 
+    def set_evaluated_many(self, task_ids: Sequence[str], until: datetime) -> None: ...
+
     # fires
 
     def claim_fire(self, fire: FireRecord) -> bool:

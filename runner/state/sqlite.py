@@ -133,7 +133,7 @@ def _ts(value: datetime | None) -> str | None:
 def _dt(value: str | None) -> datetime | None:
     if value is None:
         return None
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return datetime.fromisoformat(value)  # 3.11 reads the trailing Z; strptime is 10x slower
 
 
 class SqliteState:
@@ -337,6 +337,21 @@ class SqliteState:
                 int(task.removed),
             ),
         )
+
+    def set_evaluated_many(self, task_ids: Sequence[str], until: datetime) -> None:
+        """One transaction for a tick's tasks (a write per task would cost a commit each)."""
+        stamp = _ts(until)
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(
+                "UPDATE tasks SET evaluated_until = ? WHERE task_id = ? "
+                "AND (evaluated_until IS NULL OR evaluated_until < ?)",
+                [(stamp, task_id, stamp) for task_id in task_ids],
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def set_evaluated(self, task_id: str, until: datetime) -> None:
         self._write(
