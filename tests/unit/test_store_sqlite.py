@@ -1,0 +1,107 @@
+"""What only the SQLite backend has: its file settings, schema versions and query plans."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from store_support import NOW, image, load, repo_model, request
+
+from runner.store.errors import SchemaTooNew
+from runner.store.sqlite import SqliteStore
+from runner.store.sqlite_model import apply_model
+from runner.store.sqlite_schema import SCHEMA_VERSION, migrate
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> SqliteStore:
+    store = SqliteStore(tmp_path / "store.db", tmp_path / "assets")
+    store.init(repo_model())
+    return store
+
+
+def test_the_file_is_wal_with_busy_timeout_and_foreign_keys(sqlite_store: SqliteStore) -> None:
+    pragma = {
+        name: sqlite_store.conn.execute(f"PRAGMA {name}").fetchone()[0]
+        for name in ("journal_mode", "busy_timeout", "foreign_keys", "user_version")
+    }
+    assert pragma == {
+        "journal_mode": "wal",
+        "busy_timeout": 30000,
+        "foreign_keys": 1,
+        "user_version": SCHEMA_VERSION,
+    }
+    versions = [row[0] for row in sqlite_store.conn.execute("SELECT version FROM schema_version")]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, target=1)  # as the first release left it: no full-text index yet
+    conn.execute("BEGIN")
+    apply_model(conn, repo_model())
+    images = conn.execute("SELECT id FROM objecttypes WHERE name = 'images'").fetchone()[0]
+    conn.execute(
+        "INSERT INTO objects VALUES (7, 'u-7', '7@local', ?, 7, 1, 3, 2, 0, 0, NULL, NULL, ?)",
+        (images, json.dumps({"title": "Old harbour"})),
+    )
+    conn.execute("COMMIT")
+    conn.close()
+
+    store = SqliteStore(path)
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    found = store.search(
+        request(search=[{"type": "match", "string": "harbour"}]), user="root", now=NOW
+    )
+    assert [r["_system_object_id"] for r in found.records] == [7]
+    store.close()
+
+
+def test_a_newer_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(SchemaTooNew, match="schema version 99, newer than this runner supports"):
+        SqliteStore(path)
+
+
+def test_values_are_parameters_never_sql(sqlite_store: SqliteStore) -> None:
+    hostile = "x'); DROP TABLE objects; --"
+    data = request(search=[{"type": "in", "fields": ["images.creator"], "in": [hostile]}])
+    query = sqlite_store.compile(data, user="editor", now=NOW).select_ids()
+    assert hostile not in query.text and hostile in query.params
+    assert sqlite_store.search(data, user="editor", now=NOW).count == 0
+
+
+@pytest.mark.parametrize(
+    ("search", "index"),
+    [
+        ([{"type": "in", "fields": ["_tags._id"], "in": [15]}], "object_tags_tag"),
+        ([{"type": "in", "fields": ["images._pool._path.pool._id"], "in": [2]}], "objects_pool"),
+        ([{"type": "range", "field": "images.shot_at", "from": "2020-01-01"}], "PRIMARY KEY"),
+        ([{"type": "in", "fields": ["images.keywords"], "in": ["sea"]}], "PRIMARY KEY"),
+        ([{"type": "match", "string": "harbour"}], "VIRTUAL TABLE INDEX"),
+    ],
+)
+def test_searches_use_an_index_and_the_baseline_does_not(
+    sqlite_store: SqliteStore, search: list[dict[str, object]], index: str
+) -> None:
+    load(sqlite_store, image(1, title="harbour"))
+
+    def plan(indexes: bool) -> str:
+        query = sqlite_store.compile(
+            request(search=search), user="editor", now=NOW, indexes=indexes
+        )
+        sql = query.select_ids()
+        rows = sqlite_store.conn.execute("EXPLAIN QUERY PLAN " + sql.text, sql.params).fetchall()
+        return "\n".join(row[-1] for row in rows)
+
+    indexed, baseline = plan(True), plan(False)
+    assert index in indexed and "SCAN o\n" not in indexed + "\n", indexed
+    # the baseline reads every table in full: SQLite may scan a covering index's b-tree as the
+    # table, but never searches one
+    assert "SCAN o" in baseline and "SEARCH" not in baseline, baseline
