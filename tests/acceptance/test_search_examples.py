@@ -30,6 +30,11 @@ def seeded(tmp_path_factory) -> Path:
     return base
 
 
+@pytest.fixture(scope="module")
+def records(seeded) -> list[dict]:
+    return [json.loads(line) for line in run_cli("store", "export", cwd=seeded).out.splitlines()]
+
+
 def test_the_readme_names_every_example():
     readme = (ROOT / "README.md").read_text()
     assert "examples/requests/" in readme
@@ -37,9 +42,8 @@ def test_the_readme_names_every_example():
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
-def test_each_example_returns_what_each_user_may_read(seeded, example):
+def test_each_example_returns_what_each_user_may_read(seeded, records, example):
     model = load_datamodel_file(seeded / "datamodel.yaml").value
-    records = [json.loads(line) for line in run_cli("store", "export", cwd=seeded).out.splitlines()]
     data, _ = load(example.read_text())
     request = SearchRequest.model_validate(data)
     counts = []
