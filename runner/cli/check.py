@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from runner.cli.main import cli, config_option, env_of
-from runner.cli.reporters import CHECK_REPORTERS, render_text
 
 
 @cli.command("check")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
-    "--format", "fmt", type=click.Choice(sorted(CHECK_REPORTERS)), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["github", "json", "sarif", "text"]),
+    default="text",
+    show_default=True,
 )
 @click.option("--strict", is_flag=True, help="Warnings fail the check too.")
 @config_option
@@ -23,6 +27,7 @@ def check_command(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: 
 
     Without PATH: the configured tasks directory, runner.yaml and the data model.
     """
+    from runner.cli.reporters import CHECK_REPORTERS, render_text
     from runner.commands.check import check
 
     env = env_of(ctx)
@@ -31,7 +36,7 @@ def check_command(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: 
     )
     if fmt == "text":
         output = render_text(
-            result, color=sys.stdout.isatty() and "NO_COLOR" not in __import__("os").environ
+            result, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ
         )
     else:
         output = CHECK_REPORTERS[fmt](result)
