@@ -50,7 +50,9 @@ def make_repo(directory: Path, count: int, cron: str) -> Path:
         path = directory / "tasks.d" / f"group-{i % 50:02d}" / f"task-{i:05d}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(task_text(i, cron))
-    subprocess.run([str(BIN / "runner"), "store", "init"], cwd=directory, check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "runner"), "store", "init"], cwd=directory, check=True, capture_output=True
+    )
     return directory
 
 
@@ -59,7 +61,11 @@ class DaemonProcess:
 
     def __init__(self, repo: Path) -> None:
         self.process = subprocess.Popen(
-            [str(BIN / "runner"), "daemon"], cwd=repo, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+            [str(BIN / "runner"), "daemon"],
+            cwd=repo,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
         )
         self.events: list[tuple[float, dict[str, object]]] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -120,13 +126,18 @@ def part_one_and_two(base: Path, count: int, idle: float, edits: int) -> None:
         text = path.read_text().replace("benchmark task", f"edited {i}", 1)
         written = time.monotonic()
         path.write_text(text)
-        seen = daemon.wait_for(reconciled_with(f"group-{((i * 37) % count) % 50:02d}/{name}"), timeout=30)
+        seen = daemon.wait_for(
+            reconciled_with(f"group-{((i * 37) % count) % 50:02d}/{name}"), timeout=30
+        )
         latencies.append((seen - written) * 1000)
         time.sleep(0.3)  # separate edits: each measures one write, debounce included
     latencies.sort()
     p50 = statistics.median(latencies)
     p95 = latencies[int(0.95 * (len(latencies) - 1))]
-    print(f"2. file write to new spec active, {edits} edits: p50 {p50:.0f} ms, p95 {p95:.0f} ms (goal: p95 under 250 ms)")
+    print(
+        f"2. file write to new spec active, {edits} edits: p50 {p50:.0f} ms, "
+        f"p95 {p95:.0f} ms (goal: p95 under 250 ms)"
+    )
     daemon.stop()
 
 
@@ -147,7 +158,10 @@ def part_three(base: Path, due: int) -> None:
     lateness = sorted((_parse(c) - _parse(s)).total_seconds() * 1000 for c, s in rows)
     aps = apscheduler_lateness(due)
     print(f"3. {due} tasks due at one instant: {len(rows)} fires claimed and recorded")
-    print(f"   runner claim lateness:       p50 {_pct(lateness, 50):.1f} ms, p99 {_pct(lateness, 99):.1f} ms")
+    print(
+        f"   runner claim lateness:       p50 {_pct(lateness, 50):.1f} ms, "
+        f"p99 {_pct(lateness, 99):.1f} ms"
+    )
     print(f"   APScheduler 3.11 lateness:   p50 {_pct(aps, 50):.1f} ms, p99 {_pct(aps, 99):.1f} ms")
     ratio = _pct(lateness, 99) / max(_pct(aps, 99), 0.001)
     print(f"   runner p99 / APScheduler p99: {ratio:.2f} (goal: at most 1)")
@@ -199,7 +213,7 @@ def _parse(text: str) -> datetime:
 def _pct(values: list[float], pct: int) -> float:
     if not values:
         return float("nan")
-    return values[min(len(values) - 1, int(round(pct / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(pct / 100 * (len(values) - 1)))]
 
 
 def main() -> None:

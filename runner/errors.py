@@ -1,4 +1,4 @@
-"""The one exception root. The CLI maps these to exit codes; messages name the identifiers involved."""
+"""The one exception root. The CLI maps these to exit codes; messages name what is involved."""
 
 from __future__ import annotations
 

@@ -25,7 +25,8 @@ from runner.cli.main import cli, config_option, env_of
 def check_command(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: bool) -> None:
     """Validate task files, runner.yaml and datamodel.yaml; report every problem.
 
-    Without PATH: the configured tasks directory, runner.yaml and the data model.
+    Without PATH: the configured tasks directory, runner.yaml, the data model, the mapping
+    profiles and the email templates.
     """
     from runner.cli.reporters import CHECK_REPORTERS, render_text
     from runner.commands.check import check
@@ -35,9 +36,7 @@ def check_command(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: 
         env.workspace(require_valid=False), list(paths), now=env.now(), cwd=env.cwd, strict=strict
     )
     if fmt == "text":
-        output = render_text(
-            result, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        )
+        output = render_text(result, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     else:
         output = CHECK_REPORTERS[fmt](result)
     click.echo(output, nl=False)

@@ -39,13 +39,18 @@ def due_fires(
 ) -> Due:
     on_time = [f for f in fires if now - f <= grace]
     late = [f for f in fires if now - f > grace]
-    dropped = [(f, "max_lateness") for f in late if max_lateness is not None and now - f > max_lateness]
+    dropped = [
+        (f, "max_lateness") for f in late if max_lateness is not None and now - f > max_lateness
+    ]
     eligible = [f for f in late if max_lateness is None or now - f <= max_lateness]
     catchup = _catchup(eligible, missed, max_catchup, bool(on_time))
     reason = "max_catchup" if missed == "all" else f"missed ({missed})"
     dropped += [(f, reason) for f in eligible if f not in catchup]
     run = [(f, "catchup") for f in catchup] + [(f, "schedule") for f in on_time]
-    return Due(sorted(run, key=lambda item: item[0].timestamp()), sorted(dropped, key=lambda d: d[0].timestamp()))
+    return Due(
+        sorted(run, key=lambda item: item[0].timestamp()),
+        sorted(dropped, key=lambda d: d[0].timestamp()),
+    )
 
 
 def _catchup(late: list[datetime], missed: str, max_catchup: int, on_time: bool) -> list[datetime]:

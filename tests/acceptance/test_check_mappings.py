@@ -19,7 +19,8 @@ BAD_MAPPINGS = [
         "objecttype 'images' has no field 'titel'; did you mean 'title'?",
     ),
     (
-        "version: 1\nobjecttypes: [images]\nrules:\n  - {to: title, from: Xmp.dc.title, strategy: append}\n",
+        "version: 1\nobjecttypes: [images]\nrules:\n"
+        "  - {to: title, from: Xmp.dc.title, strategy: append}\n",
         4,
         47,
         "'append' needs a multiple field",

@@ -39,12 +39,19 @@ def records(count: int):
                 "_last_modified": "2024-01-01T00:00:00Z",
                 "_owner": {"user": {"_id": 1}},
                 "_tags": [],
-                "images": {"_id": i, "_version": 1, "_pool": {"pool": {"_id": 2}}, "title": f"Image {i}"},
+                "images": {
+                    "_id": i,
+                    "_version": 1,
+                    "_pool": {"pool": {"_id": 2}},
+                    "title": f"Image {i}",
+                },
             }
         )
 
 
-def wait_for_batches(log_dir: Path, done: int, process: subprocess.Popen, limit: float = 120) -> Path:
+def wait_for_batches(
+    log_dir: Path, done: int, process: subprocess.Popen, limit: float = 120
+) -> Path:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         assert process.poll() is None, "the run ended before it could be killed"

@@ -33,7 +33,11 @@ def start_daemon(repo: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
     env.pop("RUNNER_CONFIG", None)
     handle = log.open("ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "runner", "daemon", *args], cwd=repo, env=env, stdout=handle, stderr=handle
+        [sys.executable, "-m", "runner", "daemon", *args],
+        cwd=repo,
+        env=env,
+        stdout=handle,
+        stderr=handle,
     )
 
 
@@ -117,7 +121,11 @@ def test_the_watcher_follows_every_kind_of_change(repo: Path, tmp_path: Path) ->
         subprocess.run([*git, "commit", "-qm", "two"], check=True)
         wait_until(lambda: set(tasks(repo)) == {"gamma", "delta"})
         subprocess.run([*git, "checkout", "-q", "HEAD~1"], check=True)  # back to commit one
-        wait_until(lambda: set(tasks(repo)) == {"gamma"} and tasks(repo)["gamma"]["description"] == "gamma v1")
+        wait_until(
+            lambda: (
+                set(tasks(repo)) == {"gamma"} and tasks(repo)["gamma"]["description"] == "gamma v1"
+            )
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
@@ -143,7 +151,12 @@ def test_a_daemon_killed_during_a_run_is_resumed_by_the_next(repo: Path, tmp_pat
                 "_last_modified": "2024-01-01T00:00:00Z",
                 "_owner": {"user": {"_id": 1}},
                 "_tags": [],
-                "images": {"_id": i, "_version": 1, "_pool": {"pool": {"_id": 2}}, "title": f"Image {i}"},
+                "images": {
+                    "_id": i,
+                    "_version": 1,
+                    "_pool": {"pool": {"_id": 2}},
+                    "title": f"Image {i}",
+                },
             }
         )
         for i in range(1, OBJECTS + 1)

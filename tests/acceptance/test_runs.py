@@ -47,7 +47,18 @@ def export_text(repo: Path) -> str:
 def search_ids(repo: Path, request: dict, user: str) -> list[int]:
     path = repo / "request.json"
     path.write_text(json.dumps(request))
-    result = run_cli("store", "search", str(path), "--as", user, "--format", "json", "--limit", "100000", cwd=repo)
+    result = run_cli(
+        "store",
+        "search",
+        str(path),
+        "--as",
+        user,
+        "--format",
+        "json",
+        "--limit",
+        "100000",
+        cwd=repo,
+    )
     assert result.code == 0, result.err
     return [r["_system_object_id"] for r in json.loads(result.out)["objects"]]
 
@@ -93,7 +104,9 @@ def test_set_unset_tags_changes_exactly_the_writable_matches(repo):
     counts = finished(lines)["counts"]
     assert counts["matched"] == len(matched)
     assert counts["denied"] == len(denied)
-    assert counts["matched"] == sum(counts[k] for k in ("changed", "unchanged", "skipped", "denied", "failed"))
+    assert counts["matched"] == sum(
+        counts[k] for k in ("changed", "unchanged", "skipped", "denied", "failed")
+    )
 
 
 def test_log_lines_follow_the_design(repo):
@@ -140,7 +153,9 @@ def test_metadata_fills_fields_from_the_files_and_tags_updated_objects(repo):
     counts = finished(lines)["counts"]
     assert counts["changed"] > 0
     updated = {r["_system_object_id"]: r for r in export(repo)}
-    skipped = {line["object"]: line["reason"] for line in lines if line["event"] == "object_skipped"}
+    skipped = {
+        line["object"]: line["reason"] for line in lines if line["event"] == "object_skipped"
+    }
     assert set(skipped.values()) <= {"no_file", "no_mapping"}
     run_id = lines[0]["run"]
     synced = [
@@ -197,7 +212,9 @@ def test_data_changing_run_without_terminal_needs_yes(repo):
 
 def test_disabled_task_runs_only_with_force(repo):
     path = repo / "tasks.d/reports/weekly-embargo.yaml"
-    path.write_text(path.read_text().replace("module: search\n", "module: search\nenabled: false\n"))
+    path.write_text(
+        path.read_text().replace("module: search\n", "module: search\nenabled: false\n")
+    )
     refused = run_cli("run", "reports/weekly-embargo", cwd=repo)
     assert refused.code == 1 and "disabled" in refused.err
     assert run_cli("run", "reports/weekly-embargo", "--force", cwd=repo).code == 0
@@ -248,11 +265,14 @@ def test_undo_restores_the_export(repo, task):
 def test_undo_leaves_objects_changed_since_alone(repo):
     assert run_cli("run", "review/tag-new-imports", "--yes", cwd=repo).code == 0
     tag_run = log_of(repo, "review/tag-new-imports")[0]["run"]
-    changed = [r for r in export(repo) if any(c.get("run") == tag_run for c in r.get("_changelog", []))]
+    changed = [
+        r for r in export(repo) if any(c.get("run") == tag_run for c in r.get("_changelog", []))
+    ]
     victim = changed[0]["_system_object_id"]
     (repo / "tasks.d/touch.yaml").write_text(
         "version: 1\ndescription: change one object again\nmodule: set_unset_tags\n"
-        f"run_as: root\nsearch:\n  search:\n    - {{type: in, fields: [_system_object_id], in: [{victim}]}}\n"
+        "run_as: root\nsearch:\n  search:\n"
+        f"    - {{type: in, fields: [_system_object_id], in: [{victim}]}}\n"
         "params:\n  tags:\n    - {reference: embargo, set: true}\n"
     )
     assert run_cli("run", "touch", "--yes", cwd=repo).code == 0
@@ -273,12 +293,25 @@ def test_undo_unknown_run_and_dry_run_target(repo):
 
 def test_logs_lists_runs_and_filters_events(repo):
     assert run_cli("run", "review/tag-new-imports", "--yes", cwd=repo).code == 0
-    listing = json.loads(run_cli("logs", "review/tag-new-imports", "--format", "json", cwd=repo).out)
+    listing = json.loads(
+        run_cli("logs", "review/tag-new-imports", "--format", "json", cwd=repo).out
+    )
     assert listing["task"] == "review/tag-new-imports"
     run = listing["runs"][-1]
-    assert set(run) == {"run", "trigger", "started", "finished", "duration_s", "status", "reason", "counts"}
+    assert set(run) == {
+        "run",
+        "trigger",
+        "started",
+        "finished",
+        "duration_s",
+        "status",
+        "reason",
+        "counts",
+    }
     assert run["status"] == "success" and run["trigger"] == "manual"
-    warnings = run_cli("logs", "--run", run["run"], "--level", "warning", "--format", "json", cwd=repo).out
+    warnings = run_cli(
+        "logs", "--run", run["run"], "--level", "warning", "--format", "json", cwd=repo
+    ).out
     levels = {json.loads(line)["level"] for line in warnings.splitlines()}
     assert levels <= {"warning", "error"}
     text = run_cli("logs", "--run", run["run"], cwd=repo).out

@@ -50,7 +50,16 @@ def test_each_example_returns_what_each_user_may_read(seeded, records, example):
     for user in USERS:
         now = datetime.now(UTC)
         result = run_cli(
-            "store", "search", str(example), "--as", user, "--format", "json", "--limit", "5000", cwd=seeded
+            "store",
+            "search",
+            str(example),
+            "--as",
+            user,
+            "--format",
+            "json",
+            "--limit",
+            "5000",
+            cwd=seeded,
         )
         assert result.code == 0, result.err
         answer = json.loads(result.out)

@@ -49,7 +49,7 @@ SCHEDULES = [
     'cron: "30 2 * * *"',  # fixed-time, inside the spring-forward gap in Berlin
     'cron: "H H * * *"',
     'cron: ["15 9 * * 1-5", "0 12 * * 6,0"]',
-    "cron: \"@daily\"",
+    'cron: "@daily"',
     "every:\n    - {weekdays: [monday, wednesday, friday], hours: [7, 19], minutes: [5]}",
     "every:\n    - {hours: [1, 2, 3], minutes: [0, 30]}",
 ]
@@ -112,7 +112,9 @@ def claimed(root: Path) -> dict[str, list[tuple[datetime, str, str | None]]]:
     try:
         result: dict[str, list[tuple[datetime, str, str | None]]] = {}
         for fire in state.fires():
-            result.setdefault(fire.task_id, []).append((fire.scheduled_for, fire.outcome, fire.run_id))
+            result.setdefault(fire.task_id, []).append(
+                (fire.scheduled_for, fire.outcome, fire.run_id)
+            )
         runs = state.runs()
     finally:
         state.close()
@@ -136,7 +138,9 @@ def test_a_simulated_week_across_a_dst_change_runs_every_fire_once(tmp_path):
     for task_id in tasks:
         want = expected_fires(root, task_id, start, end)
         got = sorted(found.get(task_id, []), key=lambda f: f[0])
-        assert [g[0] for g in got] == [w.astimezone(UTC) for w in sorted(want, key=lambda w: w.timestamp())], task_id
+        assert [g[0] for g in got] == [
+            w.astimezone(UTC) for w in sorted(want, key=lambda w: w.timestamp())
+        ], task_id
         assert all(outcome == "run" and run_id for _, outcome, run_id in got), task_id
         total += len(want)
     assert total > 300
@@ -171,7 +175,11 @@ def test_downtime_of_three_hours_follows_the_missed_policy(tmp_path, policy, exp
     outcomes = {fire.astimezone(UTC).hour: outcome for fire, outcome, _ in found["hourly"]}
     assert sorted(outcomes) == [10, 11, 12], "every missed fire is recorded"
     fires_log = root / ".runner/logs/hourly/fires.jsonl"
-    missed = [json.loads(line) for line in fires_log.read_text().splitlines()] if fires_log.exists() else []
+    missed = (
+        [json.loads(line) for line in fires_log.read_text().splitlines()]
+        if fires_log.exists()
+        else []
+    )
     assert len(missed) == 3 - expected_runs
     assert all(line["event"] == "fire_missed" and line["run"] is None for line in missed)
     assert all(line["policy"] == policy for line in missed)
@@ -285,7 +293,9 @@ def test_at_now_fires_once_ever_even_after_edits(tmp_path):
     d = daemon(root, clock)
     d.start()
     drive(d, clock, datetime(2026, 6, 1, 9, 35, tzinfo=UTC))
-    (root / "tasks.d/once.yaml").write_text(text.replace("description: once", "description: edited"))
+    (root / "tasks.d/once.yaml").write_text(
+        text.replace("description: once", "description: edited")
+    )
     d.request_full_reconcile()
     drive(d, clock, datetime(2026, 6, 1, 10, 35, tzinfo=UTC))
     d.close()
