@@ -41,8 +41,25 @@ runner logs --run "$delete_run"
 step "runner undo: put back what the delete run trashed"
 runner undo "$delete_run" --yes
 
+step "email summaries: runner.yaml has no smtp, so each mail is an .eml file in the outbox"
+python3 - "$demo/.runner/outbox" <<'PY'
+import email, email.policy, pathlib, sys
+
+mails = []
+for path in sorted(pathlib.Path(sys.argv[1]).glob("*.eml")):
+    mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    attached = [part.get_filename() for part in mail.iter_attachments()]
+    extra = f"  (attached: {', '.join(attached)})" if attached else ""
+    print(f"{path.name}  {mail['Subject']}{extra}")
+    mails.append(mail)
+search = next(m for m in mails if "reports/weekly-embargo" in m["Subject"])
+print("\nThe search task's summary, its plain-text part:\n")
+print(search.get_body(("plain",)).get_content())
+PY
+
 step "where things are"
 echo "demo repository: $demo"
 echo "store:           $demo/.runner/store.db (assets in $demo/.runner/assets)"
 echo "run logs:        $demo/.runner/logs/<task id>/<run id>.jsonl"
 echo "search hits:     $(ls "$demo"/.runner/logs/reports/weekly-embargo/*.csv | head -1)"
+echo "email summaries: $demo/.runner/outbox/*.eml (open one in a mail client; 'runner notify test' sends a sample)"

@@ -1,3 +1,15 @@
 """Importing this module registers every verb on the `runner` group."""
 
-from runner.cli import check, daemon, init, logs, next, plan, run, schema, status, store  # noqa: F401
+from runner.cli import (  # noqa: F401
+    check,
+    daemon,
+    init,
+    logs,
+    next,
+    notify,
+    plan,
+    run,
+    schema,
+    status,
+    store,
+)

@@ -1,4 +1,5 @@
-"""`runner check`: validate task files, runner.yaml and the data model; collect every problem."""
+"""`runner check`: validate task files, runner.yaml, the data model, mapping profiles and email
+templates; collect every problem."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.commands.config import Workspace
 from runner.errors import UsageError
@@ -19,6 +20,11 @@ from runner.spec.files import (
     load_mapping_file,
 )
 from runner.spec.semantic import CheckContext, load_task_file
+from runner.spec.task import AnyTask
+from runner.spec.templates import TEMPLATE_SUFFIX, template_files
+
+if TYPE_CHECKING:
+    from runner.runs.template_check import TemplateProblems
 
 TASK_SUFFIXES = (".yaml", ".yml")
 
@@ -77,11 +83,48 @@ def check(
     plan = _plan(workspace, paths, cwd)
     ctx = workspace.check_context(now)
     ids: dict[str, Path] = {}
-    reports = [
-        _check_one(workspace, path, kind, task_id, ctx, ids, cwd)
-        for path, kind, task_id in plan.entries
-    ]
-    return CheckResult(reports, strict)
+    specs: dict[str, AnyTask] = {}
+    reports = {
+        index: _check_one(workspace, path, kind, task_id, ctx, ids, cwd, specs)
+        for index, (path, kind, task_id) in enumerate(plan.entries)
+        if kind != "template"
+    }
+    problems = _check_templates(workspace, plan, specs, now)
+    for index, (path, kind, _) in enumerate(plan.entries):
+        if kind == "template":
+            reports[index] = _template_report(path, problems, cwd)
+    return CheckResult([reports[index] for index in range(len(plan.entries))], strict)
+
+
+def _check_templates(
+    workspace: Workspace, plan: _Plan, specs: dict[str, AnyTask], now: datetime
+) -> TemplateProblems | None:
+    """Templates are checked after the tasks that use them. A template file that was not
+    named but has errors for a named task is added to the plan, as a broken config is.
+    None when there is no template of the repository's to check."""
+    config = workspace.config
+    files = [path for path, kind, _ in plan.entries if kind == "template"]
+    repository = template_files(config.templates_dir)
+    if not files and not repository:
+        return None  # Jinja is not even imported: `runner check` starts fast
+    from runner.runs.template_check import check_templates
+
+    problems = check_templates(
+        config.templates_dir, files, specs, now=now, timezone=config.model.timezone
+    )
+    for path in repository:
+        if problems.has_errors(path):
+            plan.add(path, "template")
+    return problems
+
+
+def _template_report(path: Path, problems: TemplateProblems | None, cwd: Path) -> FileReport:
+    try:
+        source: str | None = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        source = None
+    found = problems.of(path) if problems is not None else []
+    return FileReport(display_path(path, cwd), None, found, source)
 
 
 def _plan(workspace: Workspace, paths: list[str], cwd: Path) -> _Plan:
@@ -96,6 +139,8 @@ def _plan(workspace: Workspace, paths: list[str], cwd: Path) -> _Plan:
             plan.add(config.datamodel_path, "datamodel")
         for path in workspace.mapping_files:
             plan.add(path, "mapping")
+        for path in template_files(config.templates_dir):
+            plan.add(path, "template")
         return plan
     kinds = _Kinds(workspace)
     for raw in paths:
@@ -111,6 +156,8 @@ def _plan(workspace: Workspace, paths: list[str], cwd: Path) -> _Plan:
                     kind,
                     (task_id if prefix is not None else item.stem) if kind == "task" else None,
                 )
+            for template in template_files(path):
+                plan.add(template, "template")
         else:
             kind = kinds.of(path)
             plan.add(path, kind, task_id_for(path, config.tasks_dir) if kind == "task" else None)
@@ -142,6 +189,8 @@ class _Kinds:
         self.mappings_dir = _normal(config.mappings_dir)
 
     def of(self, path: Path) -> str:
+        if path.name.endswith(TEMPLATE_SUFFIX):
+            return "template"
         if _normal(path.parent) == self.mappings_dir:
             return "mapping"
         if path.name not in self.names:
@@ -201,6 +250,7 @@ def _check_one(
     ctx: CheckContext,
     ids: dict[str, Path],
     cwd: Path,
+    specs: dict[str, AnyTask],
 ) -> FileReport:
     shown = display_path(path, cwd)
     if kind == "config":
@@ -219,6 +269,8 @@ def _check_one(
         other = display_path(ids[task_id], cwd)
         diagnostics.append(Diagnostic(1, 1, "", f"task id '{task_id}' is also defined by {other}"))
     ids.setdefault(task_id, path)
+    if loaded_task.value is not None:
+        specs.setdefault(task_id, loaded_task.value)
     return FileReport(shown, task_id, sorted(diagnostics), loaded_task.source)
 
 

@@ -13,6 +13,7 @@ from runner.commands.gitinfo import git_commit
 from runner.commands.tasks import load_valid_task
 from runner.errors import RunnerError
 from runner.runs.engine import CancelToken, Environment, RunOutcome, RunRequest, execute
+from runner.runs.notify import Notifier
 from runner.spec.task import AnyTask, zone_of
 
 CHANGES_NOTHING = ("search",)
@@ -98,6 +99,7 @@ def run_task(
         mappings_dir=config.mappings_dir,
         timezone=config.model.timezone,
         retention=config.model.retention,
+        notify=Notifier(config, clock),
     )
     request = RunRequest(
         task_id, spec, "manual", dry_run=dry_run, git_commit=git_commit(config.tasks_dir)

@@ -1,15 +1,23 @@
-"""`runner undo RUN_ID`: revert what a run did, as a new run of its task (trigger `undo`)."""
+"""`runner undo RUN_ID`: revert what a run did, as a new run of its task (trigger `undo`).
+
+An undo mails as its task's file says now (`notify`), when that file exists and is valid: the
+people told about a run hear about its undo too.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from runner.clock import Clock
 from runner.commands.config import Workspace, open_state_store, open_store
 from runner.commands.gitinfo import git_commit
+from runner.commands.tasks import load_valid_task
 from runner.errors import RunnerError
 from runner.runs.engine import CancelToken, Environment, RunOutcome, UndoRequest, execute_undo
+from runner.runs.notify import Notifier
+from runner.spec.task import AnyTask
 from runner.state.base import RunRecord
 
 
@@ -60,6 +68,15 @@ def preview_undo(workspace: Workspace, run_id: str) -> UndoPreview:
     return UndoPreview(target, len(changes))
 
 
+def current_spec(workspace: Workspace, task_id: str, now: datetime) -> AnyTask | None:
+    """The task's file as it is now; None when it was deleted or is invalid."""
+    try:
+        _, loaded = load_valid_task(workspace, task_id, workspace.config.base, now)
+    except RunnerError:
+        return None
+    return loaded.value
+
+
 def undo(
     workspace: Workspace,
     target: RunRecord,
@@ -80,8 +97,14 @@ def undo(
         mappings_dir=config.mappings_dir,
         timezone=config.model.timezone,
         retention=config.model.retention,
+        notify=Notifier(config, clock),
     )
-    request = UndoRequest(target, dry_run=dry_run, git_commit=git_commit(config.tasks_dir))
+    request = UndoRequest(
+        target,
+        dry_run=dry_run,
+        git_commit=git_commit(config.tasks_dir),
+        spec=current_spec(workspace, target.task_id, clock.now()),
+    )
     try:
         return execute_undo(request, env, cancel=cancel, progress=progress)
     finally:

@@ -3,6 +3,9 @@
 claim -> run_started -> search (as run_as) -> search_done -> guard -> batches (one store
 transaction each, checkpointed) -> notify -> run_finished.
 
+Notification is a hook (`Environment.notify`): it gets the run as it will finish and the run's
+log, so its own events (mail_sent, mail_failed) land before `run_finished`, which stays last.
+
 A run that finds runs of its task whose lease expired closes them first (failed,
 interrupted), appending their `run_finished`; when the latest of them ran the same spec, the new
 run resumes from its checkpoint (all four modules are idempotent). Cancellation and timeouts
@@ -34,6 +37,8 @@ from runner.store.base import RunChange, Since, Store
 
 BATCH_SIZE = 1000
 LEASE = timedelta(seconds=60)
+# Sending mail may retry for minutes; a lease that expired meanwhile would look like a crash.
+NOTIFY_LEASE = timedelta(minutes=10)
 
 
 class RunRefused(RunnerError):
@@ -68,11 +73,38 @@ class RunRequest:
 
 @dataclass(frozen=True)
 class UndoRequest:
-    """Revert what run `target` changed, as a new run of the same task (trigger `undo`)."""
+    """Revert what run `target` changed, as a new run of the same task (trigger `undo`).
+
+    `spec` is the task's current file, if any: an undo mails as its task's `notify` says."""
 
     target: RunRecord
     dry_run: bool = False
     git_commit: str | None = None
+    spec: AnyTask | None = None
+
+
+def has_problems(run: RunRecord) -> bool:
+    """Not a success, or some object denied or failed: what problems_only reports."""
+    return run.status != "success" or run.counts.denied > 0 or run.counts.failed > 0
+
+
+@dataclass(frozen=True)
+class NotifyContext:
+    """What a notifier gets just before `run_finished`: the run as it will finish (status,
+    reason, counts, finished and error filled in), the task's spec, and the log to write to."""
+
+    run: RunRecord
+    spec: AnyTask | None
+    extra: dict[str, Any]
+    log: RunLog
+    git_commit: str | None
+
+    @property
+    def problems(self) -> bool:
+        return has_problems(self.run)
+
+
+Notify = Callable[[NotifyContext], None]
 
 
 @dataclass(frozen=True)
@@ -91,6 +123,7 @@ class Environment:
     owner: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{id(object())}"
     )
+    notify: Notify | None = None
 
 
 @dataclass(frozen=True)
@@ -102,9 +135,7 @@ class RunOutcome:
 
     @property
     def problems(self) -> bool:
-        """Not a success, or some object denied or failed: what problems_only reports."""
-        counts = self.run.counts
-        return self.run.status != "success" or counts.denied > 0 or counts.failed > 0
+        return has_problems(self.run)
 
 
 Progress = Callable[[int, int], None]
@@ -225,6 +256,7 @@ class TaskJob:
         self.purges = spec.module == "delete_objects" and spec.params.mode == "purge"
         self.label = spec.module
         self.undo_of: str | None = None
+        self.notify_spec: AnyTask | None = spec
 
     def module(self) -> Module:
         return MODULES[self.request.spec.module]()
@@ -251,6 +283,7 @@ class UndoJob:
         self.purges = False
         self.label = f"undo of run {target.run_id}"
         self.undo_of: str | None = target.run_id
+        self.notify_spec = request.spec
         self.request = request
 
     def module(self) -> Module:
@@ -529,6 +562,7 @@ class _Run:
 
     def _finished(self, status: Status, reason: str | None, error: str | None) -> RunOutcome:
         now = self.env.clock.now()
+        self._notify(now, status, reason, error)
         duration = _seconds(now - self.record.started)
         message = f"run {status}" + (f" ({reason})" if reason else "") + f" in {duration} s"
         level = "info" if status == "success" else "error"
@@ -554,6 +588,21 @@ class _Run:
         self._retention(now)
         final = self.env.state.get(self.record.run_id) or self.record
         return RunOutcome(final, Path(self.record.log_path), self.extra)
+
+    def _notify(self, now: datetime, status: Status, reason: str | None, error: str | None) -> None:
+        notify = self.env.notify
+        if notify is None:
+            return
+        state, run_id = self.env.state, self.record.run_id
+        state.heartbeat(run_id, self.env.owner, now=now, expires=now + NOTIFY_LEASE)
+        final = replace(
+            self.record, status=status, reason=reason, counts=self.counts, finished=now, error=error
+        )
+        spec, commit = self.job.notify_spec, self.job.request.git_commit
+        try:
+            notify(NotifyContext(final, spec, self.extra, self.log, commit))
+        except Exception as exc:  # a notifier must not raise; if one does, the run still ends
+            self.log.error("notify_failed", f"notification failed: {type(exc).__name__}: {exc}")
 
     def _retention(self, now: datetime) -> None:
         task_dir = Path(self.record.log_path).parent

@@ -5,22 +5,21 @@ Python internals, nor stall or exhaust the process that runs tasks. Jinja's immu
 closes attribute access to internals; it leaves open what grows without bound: `**` on
 integers, `*` and `+` on strings and lists, printf widths, padding filters, `range`, and loops
 that never end. Here each of those is capped before it allocates, every growth is charged to a
-per-render budget, and a render that runs past its deadline is stopped from a trace function,
-which sees every line the template executes (a loop over a string never calls into Python
-code that could check a clock otherwise).
+per-render budget, and a render that runs past its deadline stops at the next loop
+iteration, call or filter: the code generator puts a clock check at the top of every `for`
+body, because a loop over a string calls nothing that could check a clock otherwise.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-import sys
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -37,18 +36,33 @@ MAX_WIDTH = 1_000
 MAX_INT_BITS = 4_096
 BUDGET = 20_000_000
 MAX_OUTPUT = 5_000_000
-TIME_LIMIT = 0.5
+TIME_LIMIT = 2.0
+SLOW_FILTER_INPUT = 100_000
 
 # Methods a template may call on strings: none of them returns more than it was given.
 STR_METHODS = frozenset(
-    """capitalize casefold count endswith find index isalnum isalpha isdecimal isdigit islower
-    isnumeric isspace istitle isupper lower lstrip partition removeprefix removesuffix rfind
-    rindex rpartition rsplit rstrip split splitlines startswith strip swapcase title upper
-    striptags unescape""".split()
+    {
+        *("capitalize", "casefold", "count", "endswith", "find", "index", "lower", "lstrip"),
+        *("partition", "removeprefix", "removesuffix", "rfind", "rindex", "rpartition"),
+        *("rsplit", "rstrip", "split", "splitlines", "startswith", "strip", "swapcase"),
+        *("title", "upper", "striptags", "unescape", "isalnum", "isalpha", "isdecimal"),
+        *("isdigit", "islower", "isnumeric", "isspace", "istitle", "isupper"),
+    }
 )
 DICT_METHODS = frozenset({"items", "keys", "values", "get"})
 LIST_METHODS = frozenset({"count", "index"})
-OPAQUE = (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType)
+# No attribute of these is for templates: classes and functions lead to internals, and
+# numbers' methods allocate (`(1).to_bytes(10**9)`).
+OPAQUE = (
+    type,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.ModuleType,
+    int,
+    float,
+    complex,
+)
 PRINTF = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?([a-zA-Z%])")
 
 
@@ -64,7 +78,7 @@ class Limits:
     budget: int = BUDGET
     max_output: int = MAX_OUTPUT
     spent: int = 0
-    deadline: float = field(default=0.0)
+    deadline: float = 0.0
 
     def charge(self, size: int) -> None:
         self.spent += size
@@ -107,9 +121,10 @@ class SafeEnvironment(ImmutableSandboxedEnvironment):
             autoescape=autoescape,
             undefined=StrictUndefined,
             keep_trailing_newline=True,
-            auto_reload=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
         )
-        self.code_generator_class = _CheckedConcat
+        self.code_generator_class = _LimitedCode
         self.globals["range"] = capped_range
         self.globals.pop("lipsum", None)
         self.filters = {name: guarded_filter(name, f) for name, f in self.filters.items()}
@@ -131,7 +146,7 @@ class SafeEnvironment(ImmutableSandboxedEnvironment):
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if not super().is_safe_attribute(obj, attr, value):
             return False
-        if isinstance(obj, OPAQUE) or isinstance(obj, int | float | complex):
+        if isinstance(obj, OPAQUE):
             return False
         if isinstance(obj, str):
             return attr in STR_METHODS
@@ -151,7 +166,7 @@ class SafeEnvironment(ImmutableSandboxedEnvironment):
         charge(_size(result))
         return result
 
-    def concat(self, parts: Iterable[Any]) -> str:  # type: ignore[override]
+    def concat(self, parts: Iterable[Any]) -> str:
         """Joins block, macro and filter-block output: sized before it is joined."""
         texts = list(parts)
         _capped(sum(len(text) for text in texts), "a block's output")
@@ -162,9 +177,30 @@ class SafeEnvironment(ImmutableSandboxedEnvironment):
         _capped(sum(len(str(part)) for part in parts), "a `~` concatenation")
         return parts
 
+    def tick(self) -> None:
+        """Called at the top of every loop body (see _LimitedCode)."""
+        _tick()
 
-class _CheckedConcat(CodeGenerator):
-    """Routes the operands of `~` through SafeEnvironment.checked_parts."""
+
+def _tick_node(lineno: int) -> nodes.ExprStmt:
+    """`environment.tick()`: templates cannot write EnvironmentAttribute nodes, we can."""
+    call = nodes.Call(nodes.EnvironmentAttribute("tick"), [], [], None, None, lineno=lineno)
+    return nodes.ExprStmt(call, lineno=lineno)
+
+
+class _LimitedCode(CodeGenerator):
+    """Checks the clock in every loop iteration; sizes the operands of `~` before joining."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        node.body = [_tick_node(node.lineno), *node.body]
+        super().visit_For(node, frame)
+
+    def visit_Call(self, node: nodes.Call, frame: Frame, forward_caller: bool = False) -> None:
+        target = node.node
+        if isinstance(target, nodes.EnvironmentAttribute) and target.name == "tick":
+            self.write("environment.tick()")  # direct: the sandbox's call() costs 10x more
+            return
+        super().visit_Call(node, frame, forward_caller=forward_caller)
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         if frame.eval_ctx.volatile:
@@ -238,29 +274,38 @@ def capped_range(*args: int) -> range:
 Guard = Callable[[dict[str, Any]], int]
 
 
-def _text(value: Any) -> str:
-    return str(value)
-
-
 def _guard_center(args: dict[str, Any]) -> int:
-    return max(len(_text(args["value"])), int(args["width"]))
+    return max(len(str(args["value"])), int(args["width"]))
 
 
 def _guard_indent(args: dict[str, Any]) -> int:
-    text, width = _text(args["s"]), args["width"]
+    text, width = str(args["s"]), args["width"]
     prefix = len(width) if isinstance(width, str) else int(width)
     return len(text) + (text.count("\n") + 1) * prefix
 
 
+def _slow_input(text: str, name: str) -> str:
+    # these filters run regular expressions or textwrap over their input: keep it small
+    if len(text) > SLOW_FILTER_INPUT:
+        raise TemplateLimit(f"{name} of {len(text):,} characters (limit {SLOW_FILTER_INPUT:,})")
+    return text
+
+
 def _guard_wordwrap(args: dict[str, Any]) -> int:
-    text, width = _text(args["s"]), max(int(args["width"]), 1)
+    text, width = _slow_input(str(args["s"]), "wordwrap"), max(int(args["width"]), 1)
     wrap = args["wrapstring"]
     breaks = len(text) // width + text.count("\n") + 1
     return len(text) + breaks * len(wrap if isinstance(wrap, str) else "\n")
 
 
+def _guard_urlize(args: dict[str, Any]) -> int:
+    text = _slow_input(str(args["value"]), "urlize")
+    extra = sum(len(str(args[key] or "")) for key in ("target", "rel"))
+    return len(text) * 3 + (text.count(" ") + 1) * (extra + 40)
+
+
 def _guard_replace(args: dict[str, Any]) -> int:
-    text, old, new = _text(args["s"]), _text(args["old"]), _text(args["new"])
+    text, old, new = str(args["s"]), str(args["old"]), str(args["new"])
     found = text.count(old) if old else len(text) + 1
     count = args["count"]
     if _is_int(count) and count >= 0:
@@ -273,16 +318,16 @@ def _guard_join(args: dict[str, Any]) -> int:
     args["value"] = items
     if len(items) > MAX_ITEMS:
         raise TemplateLimit(f"join of {len(items):,} items (limit {MAX_ITEMS:,})")
-    separator = len(_text(args["d"])) * max(len(items) - 1, 0)
-    return separator + sum(len(_text(item)) for item in items)
+    separator = len(str(args["d"])) * max(len(items) - 1, 0)
+    return separator + sum(len(str(item)) for item in items)
 
 
 def _guard_format(args: dict[str, Any]) -> int:
-    template = _text(args["value"])
+    template = str(args["value"])
     _check_printf(template)
     values = [*args["args"], *args["kwargs"].values()]
     specs = len(PRINTF.findall(template))
-    return len(template) + sum(len(_text(v)) for v in values) + specs * MAX_WIDTH
+    return len(template) + sum(len(str(v)) for v in values) + specs * MAX_WIDTH
 
 
 def _guard_count(key: str) -> Guard:
@@ -309,6 +354,7 @@ GUARDS: dict[str, tuple[Guard, int]] = {
     "center": (_guard_center, MAX_STRING),
     "indent": (_guard_indent, MAX_STRING),
     "wordwrap": (_guard_wordwrap, MAX_STRING),
+    "urlize": (_guard_urlize, MAX_STRING * 10),
     "replace": (_guard_replace, MAX_STRING),
     "join": (_guard_join, MAX_STRING),
     "format": (_guard_format, MAX_STRING),
@@ -340,47 +386,24 @@ def guarded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any
 
 
 @contextmanager
-def limited(env: SafeEnvironment, limits: Limits) -> Iterator[Limits]:
-    """Within: the budget is charged and the deadline enforced on every template line."""
+def limited(limits: Limits) -> Iterator[Limits]:
+    """Within: growth is charged to `limits` and its deadline is enforced."""
     limits.deadline = time.monotonic() + limits.time_limit
     token = _active.set(limits)
-    previous = sys.gettrace()
-    sys.settrace(_tracer(env, limits))
     try:
         yield limits
     finally:
-        sys.settrace(previous)
         _active.reset(token)
 
 
-TraceFunction = Callable[[types.FrameType, str, Any], Any]
-
-
-def _tracer(env: SafeEnvironment, limits: Limits) -> TraceFunction:
-    """Checks the deadline on each call, and on each line of code compiled from a template."""
-
-    def in_template(frame: types.FrameType, event: str, arg: Any) -> TraceFunction:
-        limits.check_time()
-        return in_template
-
-    def on_call(frame: types.FrameType, event: str, arg: Any) -> TraceFunction | None:
-        limits.check_time()
-        return in_template if frame.f_globals.get("environment") is env else None
-
-    return on_call
-
-
-def render_limited(
-    env: SafeEnvironment, chunks: Callable[[], Iterator[str]], limits: Limits
-) -> str:
+def render_limited(chunks: Callable[[], Iterator[str]], limits: Limits) -> str:
     """Draws a template's output within the limits; the output itself is capped as well."""
     parts: list[str] = []
     size = 0
-    with limited(env, limits):
+    with limited(limits):
         for chunk in chunks():
             size += len(chunk)
             if size > limits.max_output:
                 raise TemplateLimit(f"the output is longer than {limits.max_output:,} characters")
             parts.append(chunk)
     return "".join(parts)
-

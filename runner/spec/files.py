@@ -106,6 +106,7 @@ def load_config_file(path: Path) -> Loaded[RunnerConfig]:
         result: RunnerConfig | None = validate_model(RunnerConfig, data, out)
         if result is not None:
             _check_secrets(data, path.parent, out)
+            _check_smtp(result, out)
         return result
 
     return load_file(path, validate)
@@ -129,6 +130,23 @@ def _check_secrets(data: dict[str, Any], base: Path, out: Collector) -> None:
             out.warning(
                 key_path, "write the password as ${env:NAME} or ${file:PATH}, not in the file"
             )
+
+
+def _check_smtp(config: RunnerConfig, out: Collector) -> None:
+    """Settings that work but expose mail or credentials: warnings."""
+    smtp = config.email.smtp
+    if smtp is None:
+        return
+    if smtp.security == "none" and smtp.username is not None:
+        out.warning(
+            ("email", "smtp", "security"),
+            "security: none sends the SMTP password in plain text; use starttls or ssl",
+        )
+    if not smtp.verify:
+        out.warning(
+            ("email", "smtp", "verify"),
+            "verify: false accepts any certificate; give the server's CA as ca_file instead",
+        )
 
 
 def load_datamodel_file(path: Path) -> Loaded[DataModel]:
