@@ -57,9 +57,28 @@ print("\nThe search task's summary, its plain-text part:\n")
 print(search.get_body(("plain",)).get_content())
 PY
 
+step "runner daemon: 25 seconds that pick up an edited copy of a task and run it"
+runner daemon --for 25s 2> "$demo/daemon.log" &
+daemon=$!
+sleep 5
+mkdir -p tasks.d/demo
+sed -e 's/^description: .*/description: Embargoed press photos, once, as soon as the daemon sees this copy/' \
+    -e '/^schedule:/,/^  timezone:/c\
+schedule:\
+  at: now' tasks.d/reports/weekly-embargo.yaml > tasks.d/demo/embargo-now.yaml
+runner check tasks.d/demo/embargo-now.yaml
+wait "$daemon"
+echo "the daemon's own log (one JSON object per line):"
+python3 -c 'import json,sys
+for line in open(sys.argv[1]):
+    e = json.loads(line); print(" ", e["ts"], e["event"], "-", e["msg"][:110])' "$demo/daemon.log"
+runner status || true  # exit 1 here: no daemon is alive any more (a health check)
+runner logs demo/embargo-now
+
 step "where things are"
 echo "demo repository: $demo"
 echo "store:           $demo/.runner/store.db (assets in $demo/.runner/assets)"
 echo "run logs:        $demo/.runner/logs/<task id>/<run id>.jsonl"
 echo "search hits:     $(ls "$demo"/.runner/logs/reports/weekly-embargo/*.csv | head -1)"
+echo "daemon log:      $demo/daemon.log"
 echo "email summaries: $demo/.runner/outbox/*.eml (open one in a mail client; 'runner notify test' sends a sample)"

@@ -40,6 +40,7 @@ from runner.runs.engine import (
     execute,
 )
 from runner.runs.log import log_fire
+from runner.runs.notify import Notifier
 from runner.schedule import fires_between, next_fires, task_zone
 from runner.schedule.missed import due_fires
 from runner.spec.task import AnyTask
@@ -486,6 +487,7 @@ class Daemon:
             retention=config.model.retention,
             lease=self.options.lease,
             owner=self.id,
+            notify=Notifier(config, self.clock),
         )
         request = RunRequest(
             live.task_id,
