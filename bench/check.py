@@ -86,7 +86,7 @@ def make_repository(directory: Path, count: int) -> Path:
     rng = random.Random(count)
     for name in ("runner.yaml", "datamodel.yaml"):
         shutil.copy(ROOT / name, directory / name)
-    (directory / "mappings").mkdir()
+    shutil.copytree(ROOT / "mappings", directory / "mappings")
     shutil.copytree(ROOT / "schemas", directory / "schemas")
     for i in range(count):
         path = directory / "tasks.d" / f"group-{i % 20:02d}" / f"task-{i:05d}.yaml"
