@@ -37,3 +37,6 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 @pytest.fixture
 def cli():
     return run_cli
+
+
+from tests.pg_server import pg_dsn, pg_server  # noqa: E402, F401 (fixtures for every test)
