@@ -32,7 +32,6 @@ class Declined(RunnerError):
 def run_command(ctx: click.Context, task: str, dry_run: bool, yes: bool, force: bool) -> None:
     """Run TASK (an id or a path) once, now."""
     from runner.commands.run import load_for_run, preview, run_task
-    from runner.runs.engine import CancelToken
 
     env = env_of(ctx)
     workspace = env.workspace()
@@ -40,9 +39,9 @@ def run_command(ctx: click.Context, task: str, dry_run: bool, yes: bool, force: 
     planned = preview(workspace, task_id, spec, now=env.now(), dry_run=dry_run)
     if planned.changes_data and not yes:
         _confirm(planned.question)
-    cancel = CancelToken()
-    with _signals(cancel), _progress() as progress:
-        outcome = run_task(
+    _execute(
+        ctx,
+        lambda cancel, progress: run_task(
             workspace,
             task_id,
             spec,
@@ -50,8 +49,19 @@ def run_command(ctx: click.Context, task: str, dry_run: bool, yes: bool, force: 
             dry_run=dry_run,
             cancel=cancel,
             progress=progress,
-        )
-    _summary(outcome, env.cwd)
+        ),
+    )
+
+
+def _execute(ctx: click.Context, start: Callable[[Any, Callable[[int, int], None]], Any]) -> None:
+    """Run with Ctrl-C/SIGTERM handling and progress, print the summary, exit as DESIGN 9 says:
+    0 success, 130 canceled by the user, 1 otherwise."""
+    from runner.runs.engine import CancelToken
+
+    cancel = CancelToken()
+    with _signals(cancel), _progress() as progress:
+        outcome = start(cancel, progress)
+    _summary(outcome, env_of(ctx).cwd)
     if cancel.canceled and cancel.reason == "canceled":
         ctx.exit(130)
     ctx.exit(0 if outcome.run.status == "success" else 1)
@@ -161,24 +171,20 @@ def undo_command(ctx: click.Context, run_id: str, dry_run: bool, yes: bool) -> N
     An object changed again since the run is left alone (object_skipped, changed_since_run).
     """
     from runner.commands.undo import preview_undo, undo
-    from runner.runs.engine import CancelToken
 
     env = env_of(ctx)
     workspace = env.workspace()
     planned = preview_undo(workspace, run_id)
     if not dry_run and not yes:
         _confirm(planned.question)
-    cancel = CancelToken()
-    with _signals(cancel), _progress() as progress:
-        outcome = undo(
+    _execute(
+        ctx,
+        lambda cancel, progress: undo(
             workspace,
             planned.target,
             clock=env.clock,
             dry_run=dry_run,
             cancel=cancel,
             progress=progress,
-        )
-    _summary(outcome, env.cwd)
-    if cancel.canceled and cancel.reason == "canceled":
-        ctx.exit(130)
-    ctx.exit(0 if outcome.run.status == "success" else 1)
+        ),
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from runner.commands.tasks import load_valid_task
 from runner.errors import RunnerError
 from runner.runs.engine import CancelToken, Environment, RunOutcome, RunRequest, execute
 from runner.runs.notify import Notifier
+from runner.spec.config import Config
 from runner.spec.task import AnyTask, zone_of
 
 CHANGES_NOTHING = ("search",)
@@ -78,6 +80,31 @@ def preview(
     return Preview(task_id, spec, matched, dry_run or spec.dry_run)
 
 
+@contextmanager
+def environment(config: Config, clock: Clock) -> Iterator[Environment]:
+    """What a manual run (or undo) runs with: the configured store, state, logs and email."""
+    store = open_store(config)
+    try:
+        state = open_state_store(config)
+    except BaseException:
+        store.close()
+        raise
+    try:
+        yield Environment(
+            store=store,
+            state=state,
+            clock=clock,
+            logs_dir=config.logs_dir,
+            mappings_dir=config.mappings_dir,
+            timezone=config.model.timezone,
+            retention=config.model.retention,
+            notify=Notifier(config, clock),
+        )
+    finally:
+        store.close()
+        state.close()
+
+
 def run_task(
     workspace: Workspace,
     task_id: str,
@@ -89,23 +116,8 @@ def run_task(
     progress: Callable[[int, int], None] | None = None,
 ) -> RunOutcome:
     config = workspace.config
-    store = open_store(config)
-    state = open_state_store(config)
-    env = Environment(
-        store=store,
-        state=state,
-        clock=clock,
-        logs_dir=config.logs_dir,
-        mappings_dir=config.mappings_dir,
-        timezone=config.model.timezone,
-        retention=config.model.retention,
-        notify=Notifier(config, clock),
-    )
     request = RunRequest(
         task_id, spec, "manual", dry_run=dry_run, git_commit=git_commit(config.tasks_dir)
     )
-    try:
+    with environment(config, clock) as env:
         return execute(request, env, cancel=cancel, progress=progress)
-    finally:
-        store.close()
-        state.close()

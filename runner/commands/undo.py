@@ -13,10 +13,10 @@ from datetime import datetime
 from runner.clock import Clock
 from runner.commands.config import Workspace, open_state_store, open_store
 from runner.commands.gitinfo import git_commit
+from runner.commands.run import environment
 from runner.commands.tasks import load_valid_task
 from runner.errors import RunnerError
-from runner.runs.engine import CancelToken, Environment, RunOutcome, UndoRequest, execute_undo
-from runner.runs.notify import Notifier
+from runner.runs.engine import CancelToken, RunOutcome, UndoRequest, execute_undo
 from runner.spec.task import AnyTask
 from runner.state.base import RunRecord
 
@@ -87,26 +87,11 @@ def undo(
     progress: Callable[[int, int], None] | None = None,
 ) -> RunOutcome:
     config = workspace.config
-    store = open_store(config)
-    state = open_state_store(config)
-    env = Environment(
-        store=store,
-        state=state,
-        clock=clock,
-        logs_dir=config.logs_dir,
-        mappings_dir=config.mappings_dir,
-        timezone=config.model.timezone,
-        retention=config.model.retention,
-        notify=Notifier(config, clock),
-    )
     request = UndoRequest(
         target,
         dry_run=dry_run,
         git_commit=git_commit(config.tasks_dir),
         spec=current_spec(workspace, target.task_id, clock.now()),
     )
-    try:
+    with environment(config, clock) as env:
         return execute_undo(request, env, cancel=cancel, progress=progress)
-    finally:
-        store.close()
-        state.close()
