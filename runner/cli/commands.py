@@ -10,6 +10,7 @@ from runner.cli import (  # noqa: F401
     plan,
     run,
     schema,
+    state,
     status,
     store,
 )

@@ -86,6 +86,8 @@ def open_store(config: Config) -> Store:
 
 
 def open_state_store(config: Config) -> StateStore:
-    from runner.state.sqlite import open_state
+    """The state runner.yaml names (`sqlite:PATH` or `postgresql://...`, whose `${env:NAME}`
+    secrets are resolved here and never shown)."""
+    from runner.state.backends import open_state
 
     return open_state(config.model.state, config.base)

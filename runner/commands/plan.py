@@ -15,8 +15,8 @@ from runner.daemon.reconcile import DiffEntry, FileTask, Plan, Scanner, live_spe
 from runner.schedule import next_fires
 from runner.spec.diagnostics import Diagnostic
 from runner.spec.task import AnyTask
+from runner.state.backends import open_existing_state
 from runner.state.base import StateStore, TaskState
-from runner.state.sqlite import open_existing_state
 
 NEXT_RUNS = 3
 

@@ -21,8 +21,8 @@ from runner.spec.files import read_text
 from runner.spec.task import AnyTask, zone_of
 from runner.spec.types import zone
 from runner.spec.yamlsafe import YamlSyntaxError, load
+from runner.state.backends import open_existing_state
 from runner.state.base import DaemonRecord, RunRecord, StateStore, TaskState, live_since
-from runner.state.sqlite import open_existing_state
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,8 @@ def status(workspace: Workspace, *, now: datetime) -> StatusResult:
 def _with_daemons(
     state: StateStore | None, tasks: list[TaskStatus], now: datetime, tz: ZoneInfo
 ) -> StatusResult:
+    if state is not None:  # heartbeats are by the state's clock where it has one (PostgreSQL)
+        now = state.server_time() or now
     recorded = state.daemons() if state else []
     live = state.daemons(live_since=live_since(now)) if state else []
     return StatusResult(

@@ -4,6 +4,17 @@ A run is claimed by inserting its row while no other run of the task holds a liv
 (`concurrency: forbid`); the claimant renews the lease with heartbeats. A run whose lease
 expired belongs to a process that died: whoever finds it closes it as failed (interrupted), and
 the next run of the task resumes from its checkpoint. Times are passed in (`now`), never read.
+
+Whose clock: a backend shared by several hosts (PostgreSQL) stamps leases and heartbeats with
+the database's `now()`, so that replicas whose clocks drift still agree on when a lease
+expires: there `claim_run`, `heartbeat`, `close_expired`, `expired`, `register_daemon`,
+`daemon_heartbeat` and `daemon_stopped` use the passed `now` only for the length of a lease
+(`expires - now`, applied to the database's clock), and `server_time()` is that clock (callers
+compare heartbeats against it). A backend with one host (SQLite) has no clock of its own: it
+keeps the times passed in, and `server_time()` is None.
+
+Each claim also hands out an epoch, a fencing token that grows per task (1 + the highest epoch
+of any run of the task), so a writer can tell a newer claim of the task from its own.
 """
 
 from __future__ import annotations
@@ -20,12 +31,15 @@ FINISHED: tuple[Status, ...] = ("success", "failed", "canceled")
 
 @dataclass(frozen=True)
 class Lease:
-    """Who runs a run: the owner is unique per process (host, pid and a random part)."""
+    """Who runs a run: the owner is unique per process (host, pid and a random part).
+
+    `epoch` is set by the state when the run is claimed (see `StateStore.claim_run`)."""
 
     owner: str
     host: str
     pid: int
     expires: datetime
+    epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -154,15 +168,36 @@ class DaemonRecord:
     stopped: datetime | None = None
 
 
+@dataclass(frozen=True)
+class Migration:
+    """What `runner state migrate` did: where, the schema version found and the one now."""
+
+    backend: Literal["sqlite", "postgres"]
+    location: str  # a file, or a URL with its password masked
+    found: int
+    version: int
+
+    @property
+    def changed(self) -> bool:
+        return self.found != self.version
+
+
 class StateStore(Protocol):
     def claim_run(self, run: RunRecord, *, now: datetime, exclusive: bool = True) -> Claim:
         """Insert `run` (status running, with its lease). With `exclusive`, refuse while
         another run of the task holds a live lease; runs of the task whose lease expired are
-        returned in `expired` for the caller to close (they are not touched here)."""
+        returned in `expired` for the caller to close (they are not touched here). Race-free
+        across processes and hosts sharing the state.
+
+        The claimed run (`Claim.run`) is the stored one: its lease carries the epoch, 1 + the
+        highest epoch of any run of the task. On PostgreSQL its heartbeat is the database's
+        `now()` and its lease expires `run.lease.expires - now` after it; "live" and "expired"
+        are judged by the database's clock too."""
         ...
 
     def heartbeat(self, run_id: str, owner: str, *, now: datetime, expires: datetime) -> bool:
-        """Renew the lease; False when the run is no longer this owner's (taken over)."""
+        """Renew the lease; False when the run is no longer this owner's (taken over). On
+        PostgreSQL the lease then expires `expires - now` after the database's `now()`."""
         ...
 
     def checkpoint(self, run_id: str, owner: str, *, last_id: int, counts: Counts) -> bool:
@@ -183,7 +218,8 @@ class StateStore(Protocol):
     def close_expired(self, run_id: str, *, now: datetime, dead: bool = False) -> RunRecord | None:
         """Mark a run whose lease expired as failed (interrupted); None if it was not expired
         any more (its owner renewed it) or already finished. With `dead`, the caller knows
-        the owner process is gone (same host, no such pid), so expiry is not waited for."""
+        the owner process is gone (same host, no such pid), so expiry is not waited for.
+        On PostgreSQL, expiry and the finish time are the database's `now()`."""
         ...
 
     def get(self, run_id: str) -> RunRecord | None: ...
@@ -195,7 +231,8 @@ class StateStore(Protocol):
     def running(self, task_id: str | None = None) -> list[RunRecord]: ...
 
     def expired(self, *, now: datetime) -> list[RunRecord]:
-        """Runs still marked running whose lease has expired."""
+        """Runs still marked running whose lease has expired (on PostgreSQL: by the
+        database's `now()`, whatever `now` says)."""
         ...
 
     def last_success(self, task_id: str) -> RunRecord | None: ...
@@ -218,6 +255,10 @@ class StateStore(Protocol):
 
     def put_task(self, task: TaskState) -> None:
         """Insert or replace the task's row."""
+        ...
+
+    def put_tasks(self, tasks: Sequence[TaskState]) -> None:
+        """`put_task` for many, in one transaction (a reconcile of thousands of files)."""
         ...
 
     def set_evaluated(self, task_id: str, until: datetime) -> None: ...
@@ -244,12 +285,27 @@ class StateStore(Protocol):
 
     # daemons
 
-    def register_daemon(self, daemon: DaemonRecord) -> None: ...
+    def register_daemon(self, daemon: DaemonRecord) -> None:
+        """On PostgreSQL, `started` and `heartbeat` are the database's `now()`."""
+        ...
 
-    def daemon_heartbeat(self, daemon_id: str, now: datetime) -> None: ...
+    def daemon_heartbeat(self, daemon_id: str, now: datetime) -> None:
+        """On PostgreSQL the heartbeat is the database's `now()`, not `now`."""
+        ...
 
-    def daemon_stopped(self, daemon_id: str, now: datetime) -> None: ...
+    def daemon_stopped(self, daemon_id: str, now: datetime) -> None:
+        """On PostgreSQL the stop is the database's `now()`, not `now`."""
+        ...
 
-    def daemons(self, *, live_since: datetime | None = None) -> list[DaemonRecord]: ...
+    def daemons(self, *, live_since: datetime | None = None) -> list[DaemonRecord]:
+        """By start. With `live_since`, only daemons that did not stop and heartbeat at or
+        after it; compute it from `server_time()` where there is one (`live_since(...)`)."""
+        ...
+
+    def server_time(self) -> datetime | None:
+        """The state's own clock: the database's `now()` on PostgreSQL; None on SQLite,
+        which has no clock but the callers' (a daemon refuses to start on a clock that
+        differs too much from this one)."""
+        ...
 
     def close(self) -> None: ...

@@ -3,7 +3,9 @@
 The file has one owner (the runner installation), so it is upgraded in place when opened: its
 schema version is `PRAGMA user_version`, and each migration step runs in its own transaction.
 Several processes share it safely: WAL mode, a busy timeout, and every claim is a single
-`BEGIN IMMEDIATE` transaction, so two processes cannot both claim a task.
+`BEGIN IMMEDIATE` transaction, so two processes cannot both claim a task (nor take the same
+epoch). The processes share one host and so one clock: leases and heartbeats keep the times
+passed in, and `server_time()` is None.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from runner.state.base import (
     DaemonRecord,
     FireRecord,
     Lease,
+    Migration,
     RunRecord,
     TaskState,
 )
@@ -111,7 +115,13 @@ def _v2(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: tuple[Step, ...] = (_v1, _v2)
+def _v3(db: sqlite3.Connection) -> None:
+    # runs claimed before epochs existed keep 0: the next claim of their task gets 1
+    db.execute("ALTER TABLE runs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX runs_epoch ON runs (task_id, epoch)")
+
+
+MIGRATIONS: tuple[Step, ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -181,20 +191,28 @@ class SqliteState:
             if exclusive and live:
                 self.db.execute("ROLLBACK")
                 return Claim(None, blocked_by=live[0], expired=expired)
-            self._insert(run)
+            epoch = self._next_epoch(run.task_id)
+            self._insert(run, epoch)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        return Claim(run, expired=expired)
+        lease = replace(run.lease, epoch=epoch) if run.lease else None
+        return Claim(replace(run, lease=lease, heartbeat=run.started), expired=expired)
 
-    def _insert(self, run: RunRecord) -> None:
+    def _next_epoch(self, task_id: str) -> int:
+        row = self.db.execute(
+            "SELECT coalesce(max(epoch), 0) + 1 FROM runs WHERE task_id = ?", (task_id,)
+        ).fetchone()
+        return int(row[0])
+
+    def _insert(self, run: RunRecord, epoch: int) -> None:
         lease = run.lease
         self._write(
             """INSERT INTO runs (run_id, task_id, trigger, scheduled_for, started, status,
                    spec_hash, run_as, dry_run, log_path, counts, checkpoint, resumed_from,
-                   undo_of, lease_owner, lease_host, lease_pid, lease_expires, heartbeat)
-               VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   undo_of, lease_owner, lease_host, lease_pid, lease_expires, heartbeat, epoch)
+               VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 run.run_id,
                 run.task_id,
@@ -214,6 +232,7 @@ class SqliteState:
                 lease.pid if lease else None,
                 _ts(lease.expires) if lease else None,
                 _ts(run.started),
+                epoch,
             ),
         )
 
@@ -338,6 +357,16 @@ class SqliteState:
             ),
         )
 
+    def put_tasks(self, tasks: Sequence[TaskState]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for task in tasks:
+                self.put_task(task)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
     def set_evaluated_many(self, task_ids: Sequence[str], until: datetime) -> None:
         """One transaction for a tick's tasks (a write per task would cost a commit each)."""
         stamp = _ts(until)
@@ -438,6 +467,9 @@ class SqliteState:
             )
         return [_daemon(row) for row in rows]
 
+    def server_time(self) -> datetime | None:
+        return None  # one host: the callers' clock is the only one
+
     def close(self) -> None:
         self.db.close()
 
@@ -492,7 +524,9 @@ def _record(row: sqlite3.Row) -> RunRecord:
     if row["lease_owner"] and row["lease_expires"]:
         expires = _dt(row["lease_expires"])
         assert expires is not None
-        lease = Lease(row["lease_owner"], row["lease_host"], row["lease_pid"], expires)
+        lease = Lease(
+            row["lease_owner"], row["lease_host"], row["lease_pid"], expires, row["epoch"]
+        )
     return RunRecord(
         run_id=row["run_id"],
         task_id=row["task_id"],
@@ -534,3 +568,23 @@ def open_existing_state(spec: str, base: Path) -> SqliteState | None:
     looking does not create one."""
     path = state_path(spec, base)
     return SqliteState(path) if path.exists() else None
+
+
+def migrate_state(spec: str, base: Path) -> Migration:
+    """`runner state migrate` on a file: the upgrade that opening it does anyway, reported."""
+    path = state_path(spec, base)
+    found = _file_version(path)
+    SqliteState(path).close()
+    return Migration("sqlite", str(path), found, SCHEMA_VERSION)
+
+
+def _file_version(path: Path) -> int:
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(path)
+    try:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.DatabaseError:
+        return 0  # not a database: opening it reports that
+    finally:
+        db.close()

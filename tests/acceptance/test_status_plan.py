@@ -96,8 +96,9 @@ def running_run(state: SqliteState, task: str, started: datetime) -> RunRecord:
         log_path="unused.jsonl",
         lease=Lease("elsewhere:1:1", "elsewhere", 1, started + timedelta(minutes=1)),
     )
-    assert state.claim_run(run, now=started, exclusive=False).run == run
-    return run
+    claimed = state.claim_run(run, now=started, exclusive=False).run
+    assert claimed is not None and claimed.run_id == run.run_id
+    return claimed
 
 
 def plan_json(repo: Path) -> tuple[int, dict]:

@@ -1,24 +1,37 @@
 """The StateStore contract: every implementation passes the same tests.
 
-Each backend is a factory in BACKENDS that, given a test's tmp_path, returns a function opening
-a fresh handle on one and the same storage (so "two processes" are two handles). Only SQLite
-exists so far; a PostgreSQL backend adds its factory (a fresh database per test) and passes
-this file unchanged. The schema tests at the end are about the SQLite file itself.
+Each backend is a factory in BACKENDS that, given the test's request, returns an opener: a
+picklable callable opening a fresh handle on one and the same storage (so "two processes" are
+two handles, or really two processes). SQLite uses a file in tmp_path; PostgreSQL a fresh,
+migrated database on the session's server (started only when a PostgreSQL test runs).
+
+Where the backends' clocks differ, tests read the state's own: SQLite stamps leases and
+heartbeats with the `now` passed in, PostgreSQL with the database's `now()` (checked as lying
+between two readings of `server_time()` around the call). A lease that is already over is
+claimed with a negative length, which expires on either clock without waiting. The tests at
+the end are about each backend itself: the database's clock, schema versions, migrations.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 
 from runner.errors import RunnerError
+from runner.pg import SchemaOutdated
 from runner.runs.ids import new_run_id
 from runner.state.base import (
     Counts,
@@ -31,27 +44,45 @@ from runner.state.base import (
     TaskState,
     live_since,
 )
+from runner.state.postgres import SCHEMA_VERSION as PG_SCHEMA_VERSION
+from runner.state.postgres import PostgresState, migrate
 from runner.state.sqlite import MIGRATIONS, SCHEMA_VERSION, SqliteState, StateTooNew
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
+OVER = timedelta(seconds=-1)  # a lease that ended a second before it was claimed
 OWNER = "host-a:100:1"
 
 OpenState = Callable[[], StateStore]
 
 
-def _sqlite(tmp_path: Path) -> OpenState:
-    path = tmp_path / "state" / "state.db"
-    return lambda: SqliteState(path)
+def _sqlite(request: pytest.FixtureRequest) -> OpenState:
+    path = request.getfixturevalue("tmp_path") / "state" / "state.db"
+    return partial(SqliteState, path)
 
 
-BACKENDS: dict[str, Callable[[Path], OpenState]] = {"sqlite": _sqlite}
+def _postgres(request: pytest.FixtureRequest) -> OpenState:
+    dsn: str = request.getfixturevalue("pg_dsn")
+    migrate(dsn)
+    return partial(PostgresState, dsn)
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], OpenState]] = {
+    "sqlite": _sqlite,
+    "postgres": _postgres,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def open_state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenState]:
+def opener(request: pytest.FixtureRequest) -> OpenState:
+    """A picklable function opening a handle on the test's storage."""
+    return BACKENDS[request.param](request)
+
+
+@pytest.fixture
+def open_state(opener: OpenState) -> Iterator[OpenState]:
     """Opens handles on one storage; all are closed after the test."""
-    factory = BACKENDS[request.param](tmp_path)
+    factory = opener
     opened: list[StateStore] = []
 
     def open_one() -> StateStore:
@@ -98,6 +129,35 @@ def claimed(state: StateStore, run: RunRecord) -> RunRecord:
     return claim.run
 
 
+def interrupted(state: StateStore, run: RunRecord) -> RunRecord:
+    """Closed as its process died (on this host: no waiting for the lease)."""
+    closed = state.close_expired(run.run_id, now=run.started, dead=True)
+    assert closed is not None
+    return closed
+
+
+@dataclass
+class Stamps:
+    """What a backend stamps a call's writes with: the `now` passed in (no `server_time`), or
+    the database's clock at the call, which lies between two readings of it around the call."""
+
+    passed: datetime
+    before: datetime | None
+    after: datetime | None = None
+
+    def at(self, value: datetime | None, plus: timedelta = timedelta(0)) -> bool:
+        if self.before is None or self.after is None:
+            return value == self.passed + plus
+        return value is not None and self.before + plus <= value <= self.after + plus
+
+
+@contextmanager
+def stamping(state: StateStore, now: datetime) -> Iterator[Stamps]:
+    stamps = Stamps(now, state.server_time())
+    yield stamps
+    stamps.after = state.server_time()
+
+
 def finished(
     state: StateStore, run: RunRecord, status: Status = "success", reason: str | None = None
 ) -> None:
@@ -116,13 +176,17 @@ def finished(
 def test_a_claimed_run_is_running_with_its_lease(state):
     berlin = T0.astimezone(ZoneInfo("Europe/Berlin"))
     run = make_run(started=berlin, scheduled_for=berlin)
-    claim = state.claim_run(run, now=T0)
-    assert claim.run == run and claim.blocked_by is None and claim.expired == ()
+    with stamping(state, T0) as at:
+        claim = state.claim_run(run, now=T0)
+    assert claim.blocked_by is None and claim.expired == ()
     stored = state.get(run.run_id)
+    assert claim.run == stored
+    assert replace(stored, lease=None, heartbeat=None) == replace(run, lease=None)
     assert stored.status == "running" and not stored.is_finished
     assert stored.started == T0 and stored.scheduled_for == T0
-    assert stored.lease == run.lease
-    assert stored.heartbeat == T0
+    lease = stored.lease
+    assert (lease.owner, lease.host, lease.pid, lease.epoch) == (OWNER, "host-a", 100, 1)
+    assert at.at(lease.expires, LEASE) and at.at(stored.heartbeat)
     assert state.get("20261128T060000000Z-000000") is None
 
 
@@ -134,26 +198,25 @@ def test_an_exclusive_claim_is_blocked_while_a_live_lease_holds(state):
     assert claim.blocked_by is not None and claim.blocked_by.run_id == first.run_id
     assert state.get(second.run_id) is None
     other_task = make_run("other/task", started=second.started)
-    assert state.claim_run(other_task, now=second.started).run == other_task
+    assert state.claim_run(other_task, now=second.started).run.run_id == other_task.run_id
 
 
 def test_a_claim_that_is_not_exclusive_runs_beside_a_live_one(state):
     first = claimed(state, make_run())
     second = make_run(started=T0 + timedelta(seconds=1), owner="host-b:200:1")
     claim = state.claim_run(second, now=second.started, exclusive=False)
-    assert claim.run == second
+    assert claim.run.run_id == second.run_id
     assert [r.run_id for r in state.running("review/tag")] == [first.run_id, second.run_id]
 
 
 def test_runs_whose_lease_expired_are_reported_to_the_claimant_not_closed(state):
-    dead = claimed(state, make_run())
-    later = T0 + LEASE + timedelta(seconds=1)
+    dead = claimed(state, make_run(lease=OVER))
+    later = T0 + timedelta(seconds=1)
     claim = state.claim_run(make_run(started=later, owner="host-b:200:1"), now=later)
     assert claim.run is not None
     assert [r.run_id for r in claim.expired] == [dead.run_id]
     assert state.get(dead.run_id).status == "running"
-    assert [r.run_id for r in state.expired(now=later)] == [dead.run_id]
-    assert state.expired(now=T0 + timedelta(seconds=1)) == []
+    assert [r.run_id for r in state.expired(now=later)] == [dead.run_id], "the new run is live"
 
 
 def test_two_handles_claiming_at_once_get_one_run(open_state):
@@ -175,12 +238,62 @@ def test_two_handles_claiming_at_once_get_one_run(open_state):
     assert len(handles[0].running("review/tag")) == 1
 
 
+def _claim_in_process(
+    opener: OpenState, name: str, tasks: int, shared: int, barrier: Any, results: Any
+) -> None:
+    """One replica: an exclusive claim of each task, then `shared` claims beside each other."""
+    state = opener()
+    try:
+        barrier.wait()
+        won = []
+        for n in range(tasks):
+            claim = state.claim_run(make_run(f"task/{n}", owner=f"{name}:1:1"), now=T0)
+            won += [claim.run.task_id] if claim.run else []
+        epochs = [
+            claimed(state, make_run("shared/task", owner=f"{name}:1:1")).lease.epoch
+            for _ in range(shared)
+        ]
+        results.put((name, won, epochs))
+    finally:
+        state.close()
+
+
+def test_processes_racing_for_claims_get_one_run_per_task_and_distinct_epochs(opener):
+    context = multiprocessing.get_context("spawn")
+    replicas, tasks, shared = 4, 10, 5
+    barrier, results = context.Barrier(replicas), context.Queue()
+    processes = [
+        context.Process(
+            target=_claim_in_process,
+            args=(opener, f"replica-{n}", tasks, shared, barrier, results),
+        )
+        for n in range(replicas)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+        assert process.exitcode == 0
+    won = sorted(task for _, tasks_won, _ in outcomes for task in tasks_won)
+    assert won == sorted(f"task/{n}" for n in range(tasks)), "each task claimed exactly once"
+    epochs = sorted(epoch for _, _, some in outcomes for epoch in some)
+    assert epochs == list(range(1, replicas * shared + 1))
+    state = opener()
+    try:
+        assert len(state.running()) == tasks + replicas * shared
+    finally:
+        state.close()
+
+
 def test_only_the_owner_renews_the_lease(state):
     run = claimed(state, make_run())
     later = T0 + timedelta(seconds=10)
-    assert state.heartbeat(run.run_id, OWNER, now=later, expires=later + LEASE)
+    with stamping(state, later) as at:
+        assert state.heartbeat(run.run_id, OWNER, now=later, expires=later + LEASE)
     stored = state.get(run.run_id)
-    assert stored.heartbeat == later and stored.lease.expires == later + LEASE
+    assert at.at(stored.heartbeat) and at.at(stored.lease.expires, LEASE)
+    assert stored.lease.epoch == run.lease.epoch
     assert not state.heartbeat(run.run_id, "host-b:200:1", now=later, expires=later + LEASE)
     assert not state.heartbeat("20261128T060000000Z-000000", OWNER, now=later, expires=later)
     finished(state, run)
@@ -221,28 +334,30 @@ def test_close_expired_waits_for_the_expiry_unless_the_owner_is_dead(state):
     run = claimed(state, make_run())
     assert state.close_expired(run.run_id, now=T0 + timedelta(seconds=30)) is None
     assert state.get(run.run_id).status == "running"
-    later = T0 + LEASE + timedelta(seconds=1)
-    closed = state.close_expired(run.run_id, now=later)
+    lapsed = claimed(state, make_run("lapsed/task", lease=OVER))
+    later = T0 + timedelta(seconds=1)
+    with stamping(state, later) as at:
+        closed = state.close_expired(lapsed.run_id, now=later)
     assert closed is not None
-    assert (closed.status, closed.reason, closed.finished) == ("failed", "interrupted", later)
-    assert state.close_expired(run.run_id, now=later) is None
+    assert (closed.status, closed.reason) == ("failed", "interrupted") and at.at(closed.finished)
+    assert closed.lease is None and state.get(lapsed.run_id) == closed
+    assert state.close_expired(lapsed.run_id, now=later) is None
 
-    other = claimed(state, make_run("other/task"))
-    closed = state.close_expired(other.run_id, now=T0 + timedelta(seconds=1), dead=True)
+    closed = state.close_expired(run.run_id, now=T0 + timedelta(seconds=1), dead=True)
     assert closed is not None and closed.reason == "interrupted"
 
 
 def test_close_expired_leaves_a_renewed_run_alone(state):
-    run = claimed(state, make_run())
+    run = claimed(state, make_run(lease=OVER))
     renewed = T0 + timedelta(seconds=50)
     assert state.heartbeat(run.run_id, OWNER, now=renewed, expires=renewed + LEASE)
-    assert state.close_expired(run.run_id, now=T0 + LEASE + timedelta(seconds=1)) is None
+    assert state.close_expired(run.run_id, now=renewed + timedelta(seconds=1)) is None
+    assert state.expired(now=renewed + timedelta(seconds=1)) == []
 
 
 def test_resumable_is_the_latest_finished_run_when_it_was_interrupted(state):
     assert state.resumable("review/tag") is None
-    first = claimed(state, make_run())
-    state.close_expired(first.run_id, now=T0 + LEASE * 2)
+    first = interrupted(state, claimed(state, make_run()))
     assert state.resumable("review/tag").run_id == first.run_id
     assert state.resumable("other/task") is None
 
@@ -253,15 +368,16 @@ def test_resumable_is_the_latest_finished_run_when_it_was_interrupted(state):
 
 
 def test_an_interrupted_undo_run_is_not_resumable(state):
-    undo = claimed(state, make_run(trigger="undo", undo_of="20261127T060000000Z-abcdef"))
-    state.close_expired(undo.run_id, now=T0 + LEASE * 2)
+    interrupted(
+        state, claimed(state, make_run(trigger="undo", undo_of="20261127T060000000Z-abcdef"))
+    )
     assert state.resumable("review/tag") is None
 
 
 def test_an_interrupted_dry_run_is_not_resumable(state):
     dry = claimed(state, make_run(dry_run=True))
     assert state.checkpoint(dry.run_id, OWNER, last_id=500, counts=Counts(matched=900))
-    state.close_expired(dry.run_id, now=T0 + LEASE * 2)
+    interrupted(state, dry)
     assert state.resumable("review/tag") is None, "a real run must not skip objects 1-500"
 
 
@@ -346,6 +462,17 @@ def test_put_task_replaces_the_row_but_keeps_first_seen(state):
     )
     state.put_task(newer)
     assert state.tasks() == [replace(newer, first_seen=T0)]
+
+
+def test_put_tasks_writes_every_row_and_replaces_existing_ones(state):
+    state.put_task(make_task("a/first", first_seen=T0 - timedelta(days=1)))
+    later = T0 + timedelta(hours=1)
+    rows = [make_task(f"b/{i:03d}") for i in range(200)]
+    replaced = make_task("a/first", error="first.yaml:1:1: bad", updated=later)
+    state.put_tasks([*rows, replaced])
+    assert state.tasks() == [replace(replaced, first_seen=T0 - timedelta(days=1)), *rows]
+    state.put_tasks([])
+    assert len(state.tasks()) == 201
 
 
 def test_removed_tasks_are_listed_only_on_request(state):
@@ -447,25 +574,183 @@ def make_daemon(name: str, started: datetime = T0) -> DaemonRecord:
 
 
 def test_daemons_register_heartbeat_and_stop(state):
-    state.register_daemon(make_daemon("d-1"))
-    state.register_daemon(make_daemon("d-2", T0 + timedelta(seconds=1)))
-    assert state.daemons() == [make_daemon("d-1"), make_daemon("d-2", T0 + timedelta(seconds=1))]
-    state.daemon_heartbeat("d-1", T0 + timedelta(minutes=5))
-    state.daemon_stopped("d-2", T0 + timedelta(minutes=1))
+    second = T0 + timedelta(seconds=1)
+    with stamping(state, T0) as first_at:
+        state.register_daemon(make_daemon("d-1"))
+    with stamping(state, second) as second_at:
+        state.register_daemon(make_daemon("d-2", second))
     one, two = state.daemons()
-    assert one.heartbeat == T0 + timedelta(minutes=5) and one.stopped is None
-    assert two.stopped == T0 + timedelta(minutes=1)
+    assert replace(one, started=T0, heartbeat=T0) == make_daemon("d-1")
+    assert replace(two, started=second, heartbeat=second) == make_daemon("d-2", second)
+    assert first_at.at(one.started) and first_at.at(one.heartbeat)
+    assert second_at.at(two.started) and second_at.at(two.heartbeat)
+    with stamping(state, T0 + timedelta(minutes=5)) as beat:
+        state.daemon_heartbeat("d-1", T0 + timedelta(minutes=5))
+    with stamping(state, T0 + timedelta(minutes=1)) as stop:
+        state.daemon_stopped("d-2", T0 + timedelta(minutes=1))
+    one, two = state.daemons()
+    assert beat.at(one.heartbeat) and one.stopped is None
+    assert stop.at(two.stopped)
 
 
 def test_only_live_daemons_are_listed_when_asked(state):
     now = T0 + timedelta(hours=1)
-    state.register_daemon(make_daemon("fresh", now - timedelta(seconds=5)))
     state.register_daemon(make_daemon("stale", T0))
+    state.register_daemon(make_daemon("fresh", now - timedelta(seconds=5)))
     state.register_daemon(make_daemon("stopped", now - timedelta(seconds=5)))
     state.daemon_stopped("stopped", now)
-    assert [d.id for d in state.daemons(live_since=live_since(now))] == ["fresh"]
+    beats = {daemon.id: daemon.heartbeat for daemon in state.daemons()}
+    assert beats["stale"] < beats["fresh"] <= beats["stopped"]
+    assert [d.id for d in state.daemons(live_since=beats["fresh"])] == ["fresh"]
     assert [d.id for d in state.daemons()] == ["stale", "fresh", "stopped"]
     assert live_since(now) == now - timedelta(seconds=30)
+
+
+# epochs: a fencing token per task
+
+
+def test_each_claim_of_a_task_gets_the_next_epoch(state):
+    first = claimed(state, make_run())
+    finished(state, first)
+    second = claimed(state, make_run(started=T0 + timedelta(minutes=1)))
+    beside = claimed(state, make_run(started=T0 + timedelta(minutes=2), owner="host-b:200:1"))
+    other = claimed(state, make_run("other/task"))
+    assert [r.lease.epoch for r in (first, second, beside, other)] == [1, 2, 3, 1]
+    assert state.get(beside.run_id).lease.epoch == 3
+    blocked = state.claim_run(make_run(started=T0 + timedelta(minutes=3)), now=T0)
+    assert blocked.run is None
+    interrupted(state, second)
+    assert claimed(state, make_run(started=T0 + timedelta(minutes=4))).lease.epoch == 4
+
+
+def test_an_epoch_does_not_let_a_former_owner_write(state):
+    run = claimed(state, make_run(lease=OVER))
+    interrupted(state, run)
+    successor = state.claim_run(make_run(owner="host-b:200:1"), now=T0).run
+    assert successor is not None and successor.lease.epoch == run.lease.epoch + 1
+    assert not state.heartbeat(run.run_id, OWNER, now=T0, expires=T0 + LEASE)
+    assert not state.checkpoint(run.run_id, OWNER, last_id=7, counts=Counts())
+    assert not state.heartbeat(successor.run_id, OWNER, now=T0, expires=T0 + LEASE)
+    assert state.checkpoint(successor.run_id, "host-b:200:1", last_id=7, counts=Counts())
+
+
+# the state's clock
+
+
+def test_server_time_is_the_databases_clock_or_none_for_a_file(state):
+    first, second = state.server_time(), state.server_time()
+    if isinstance(state, SqliteState):
+        assert first is None and second is None
+        return
+    assert first is not None and second is not None and first <= second
+    assert first.utcoffset() == timedelta(0)
+    assert abs(first - datetime.now(UTC)) < timedelta(seconds=5), "the test server is local"
+
+
+@pytest.fixture
+def pg_state(pg_dsn: str) -> Iterator[PostgresState]:
+    migrate(pg_dsn)
+    state = PostgresState(pg_dsn)
+    yield state
+    state.close()
+
+
+def test_postgres_leases_run_on_the_database_clock_not_the_callers(pg_state):
+    db = pg_state.server_time()
+    behind, ahead = db - timedelta(hours=1), db + timedelta(hours=1)
+    run = claimed(pg_state, make_run(started=behind))
+    assert db + LEASE <= run.lease.expires <= pg_state.server_time() + LEASE
+    assert db <= run.heartbeat and run.started == behind, "the start is the caller's"
+    assert pg_state.expired(now=ahead) == [], "by the caller's clock it ran out long ago"
+    assert pg_state.close_expired(run.run_id, now=ahead) is None
+    blocked = pg_state.claim_run(make_run(started=ahead, owner="host-b:200:1"), now=ahead)
+    assert blocked.run is None and blocked.blocked_by.run_id == run.run_id
+
+    short = claimed(pg_state, make_run("short/task", started=ahead, lease=timedelta(seconds=0.3)))
+    assert short.lease.expires < db + timedelta(seconds=5), "an hour ahead stretches nothing"
+    while pg_state.server_time() <= short.lease.expires:  # the subject is the database's clock
+        time.sleep(0.05)
+    assert [r.run_id for r in pg_state.expired(now=behind)] == [short.run_id]
+    closed = pg_state.close_expired(short.run_id, now=behind)
+    assert closed is not None and closed.finished > short.lease.expires
+
+
+def test_postgres_heartbeats_apply_the_lease_length_to_the_database_clock(pg_state):
+    run = claimed(pg_state, make_run())
+    caller = pg_state.server_time() - timedelta(hours=1)
+    before = pg_state.server_time()
+    assert pg_state.heartbeat(run.run_id, OWNER, now=caller, expires=caller + LEASE)
+    stored = pg_state.get(run.run_id)
+    assert before <= stored.heartbeat <= pg_state.server_time()
+    assert stored.lease.expires == stored.heartbeat + LEASE
+
+
+def test_postgres_daemons_are_live_by_the_database_clock(pg_state):
+    an_hour_ago = pg_state.server_time() - timedelta(hours=1)
+    pg_state.register_daemon(make_daemon("d-1", an_hour_ago))
+    pg_state.daemon_heartbeat("d-1", an_hour_ago)
+    live = pg_state.daemons(live_since=live_since(pg_state.server_time()))
+    assert [d.id for d in live] == ["d-1"] and live[0].started > an_hour_ago
+
+
+def test_postgres_ids_sort_by_code_point_whatever_the_locale(pg_state):
+    for task_id in ("b/x", "a-b/x", "a/x", "B/x", "a_b/x"):
+        pg_state.put_task(make_task(task_id))
+    assert [t.task_id for t in pg_state.tasks()] == sorted(["b/x", "a-b/x", "a/x", "B/x", "a_b/x"])
+
+
+# PostgreSQL: versioned, migrated only by `runner state migrate`, refused otherwise
+
+
+def _recorded_version(dsn: str, version: int) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DELETE FROM state_migrations")
+        conn.execute("INSERT INTO state_migrations (version) VALUES (%s)", (version,))
+
+
+def test_a_database_without_the_schema_is_refused_until_migrated(pg_dsn):
+    with pytest.raises(SchemaOutdated, match=r"version 0, .* needs 1: run `runner state migrate`"):
+        PostgresState(pg_dsn)
+    assert migrate(pg_dsn) == (0, PG_SCHEMA_VERSION)
+    assert migrate(pg_dsn) == (PG_SCHEMA_VERSION, PG_SCHEMA_VERSION)
+    PostgresState(pg_dsn).close()
+
+
+def test_an_older_or_newer_schema_is_refused(pg_dsn):
+    migrate(pg_dsn)
+    _recorded_version(pg_dsn, PG_SCHEMA_VERSION - 1)
+    with pytest.raises(SchemaOutdated, match="run `runner state migrate`") as older:
+        PostgresState(pg_dsn)
+    assert (older.value.found, older.value.wanted) == (PG_SCHEMA_VERSION - 1, PG_SCHEMA_VERSION)
+    _recorded_version(pg_dsn, PG_SCHEMA_VERSION + 1)
+    with pytest.raises(SchemaOutdated, match="newer than this runner knows"):
+        PostgresState(pg_dsn)
+    with pytest.raises(SchemaOutdated, match="newer than this runner knows"):
+        migrate(pg_dsn)
+
+
+def test_replicas_migrating_at_once_migrate_once(pg_dsn):
+    barrier = threading.Barrier(3)
+    outcomes: list[tuple[int, int]] = []
+
+    def run() -> None:
+        barrier.wait()
+        outcomes.append(migrate(pg_dsn))
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    now = PG_SCHEMA_VERSION
+    assert sorted(outcomes) == [(0, now), (now, now), (now, now)]
+
+
+def test_a_database_that_cannot_be_reached_is_a_clear_error_without_the_password(tmp_path):
+    dsn = f"postgresql://runner:hunter2@/runner?host={tmp_path}&connect_timeout=2"
+    with pytest.raises(RunnerError, match=r"state database postgresql://runner:\*\*\*@") as error:
+        PostgresState(dsn)
+    assert "hunter2" not in str(error.value)
 
 
 # the SQLite file: versioned, migrated in place, refused when newer
@@ -505,6 +790,7 @@ def test_a_v1_file_is_migrated_in_place_keeping_its_runs(tmp_path):
         assert state.last_success("review/tag") == run
         assert state.tasks() == [] and state.daemons() == []
         assert state.claim_fire(make_fire())
+        assert claimed(state, make_run()).lease.epoch == 1, "runs before epochs had none"
     finally:
         state.close()
     again = SqliteState(path)
