@@ -28,6 +28,7 @@ from runner.clock import Clock
 from runner.errors import RunnerError
 from runner.modules.base import BatchOutcome, Module, RunContext
 from runner.modules.registry import MODULES
+from runner.pg import LeaseLost
 from runner.runs.ids import new_run_id
 from runner.runs.log import RunLog, append_torn_guard, prune, run_log_path
 from runner.spec.config import Retention
@@ -39,6 +40,9 @@ BATCH_SIZE = 1000
 LEASE = timedelta(seconds=60)
 # Sending mail may retry for minutes; a lease that expired meanwhile would look like a crash.
 NOTIFY_LEASE = timedelta(minutes=10)
+# A run writes only within this share of its lease since the last renewal; past it, it renews
+# before the next batch or stops (a lease nobody renews may be taken over when it ends).
+LEASE_SAFE_SHARE = 0.5
 
 
 class RunRefused(RunnerError):
@@ -132,6 +136,8 @@ class RunOutcome:
     log_path: Path
     extra: dict[str, Any]
     closed: tuple[RunRecord, ...] = ()
+    # the run stopped because its lease was taken over: another process closed it
+    lease_lost: bool = False
 
     @property
     def problems(self) -> bool:
@@ -160,9 +166,11 @@ def close_expired(state: StateStore, clock: Clock, task_id: str | None = None) -
     this host that no longer exists is dead at once, without waiting for the expiry."""
     closed = []
     now = clock.now()
+    # expiry is the state's to judge: on PostgreSQL by the database's clock, not ours
+    expired = {run.run_id for run in state.expired(now=now)}
     for run in state.running(task_id):
         dead = _owner_gone(run.lease)
-        if not dead and not (run.lease is not None and run.lease.expires < now):
+        if not dead and run.run_id not in expired:
             continue
         done = state.close_expired(run.run_id, now=now, dead=dead)
         if done is not None:
@@ -377,6 +385,7 @@ class _Run:
         self.log = RunLog(Path(record.log_path), record.run_id, record.task_id, env.clock.now)
         self.module = job.module()
         self.extra: dict[str, Any] = {}
+        self.safe_until = env.clock.monotonic() + env.lease.total_seconds() * LEASE_SAFE_SHARE
         self.ctx = RunContext(
             task_id=job.task_id,
             spec=job.spec,
@@ -402,11 +411,9 @@ class _Run:
             self.module.start(self.ctx)
             self._batches(*self.job.select(self))
             self.extra = self.module.finish(self.ctx)
-        except _LeaseLost:
+        except (_LeaseLost, LeaseLost):
             self._finish_module_quietly()
-            self.log.close()
-            final = self.env.state.get(self.record.run_id) or self.record
-            return RunOutcome(final, Path(self.record.log_path), self.extra)
+            return self._taken_over()
         except _Stop as stop:
             status, reason, error = stop.status, stop.reason, stop.error
             self._finish_module_quietly()
@@ -506,6 +513,7 @@ class _Run:
                 self.progress(done, expected)
 
     def _between_batches(self) -> None:
+        self._hold_lease()
         if self.cancel.canceled:
             raise _Stop(
                 "canceled", self.cancel.reason, f"stopped on request ({self.cancel.reason})"
@@ -547,11 +555,30 @@ class _Run:
 
     def _checkpoint(self, last_id: int) -> None:
         state, record = self.env.state, self.record
-        now = self.env.clock.now()
         kept = state.checkpoint(record.run_id, self.env.owner, last_id=last_id, counts=self.counts)
-        renewed = kept and state.heartbeat(
-            record.run_id, self.env.owner, now=now, expires=now + self.env.lease
+        if not (kept and self._renew()):
+            raise _LeaseLost()
+
+    def _renew(self) -> bool:
+        """Renew the lease; remember until when (by our own clock) writing stays safe."""
+        now, renewed_at = self.env.clock.now(), self.env.clock.monotonic()
+        renewed = self.env.state.heartbeat(
+            self.record.run_id, self.env.owner, now=now, expires=now + self.env.lease
         )
+        if renewed:
+            self.safe_until = renewed_at + self.env.lease.total_seconds() * LEASE_SAFE_SHARE
+        return renewed
+
+    def _hold_lease(self) -> None:
+        """Before a batch: a run whose lease may be about to end renews it first, and one that
+        cannot (taken over, or the state is unreachable) stops before writing anything more:
+        after the lease ends another process may take the run over."""
+        if self.env.clock.monotonic() < self.safe_until:
+            return
+        try:
+            renewed = self._renew()
+        except Exception:
+            renewed = False
         if not renewed:
             raise _LeaseLost()
 
@@ -562,7 +589,19 @@ class _Run:
 
     def _finished(self, status: Status, reason: str | None, error: str | None) -> RunOutcome:
         now = self.env.clock.now()
-        self._notify(now, status, reason, error)
+        if not self._notify(now, status, reason, error):
+            return self._taken_over()
+        closed = self.env.state.finish(
+            self.record.run_id,
+            status=status,
+            reason=reason,
+            counts=self.counts,
+            finished=now,
+            error=error,
+            owner=self.env.owner,
+        )
+        if not closed:
+            return self._taken_over()
         duration = _seconds(now - self.record.started)
         message = f"run {status}" + (f" ({reason})" if reason else "") + f" in {duration} s"
         level = "info" if status == "success" else "error"
@@ -577,24 +616,25 @@ class _Run:
             error=error,
         )
         self.log.close()
-        self.env.state.finish(
-            self.record.run_id,
-            status=status,
-            reason=reason,
-            counts=self.counts,
-            finished=now,
-            error=error,
-        )
         self._retention(now)
         final = self.env.state.get(self.record.run_id) or self.record
         return RunOutcome(final, Path(self.record.log_path), self.extra)
 
-    def _notify(self, now: datetime, status: Status, reason: str | None, error: str | None) -> None:
+    def _taken_over(self) -> RunOutcome:
+        """Another process closed this run (our lease had expired) and wrote its run_finished:
+        write nothing more, to the store, the state or the log."""
+        self.log.close()
+        final = self.env.state.get(self.record.run_id) or self.record
+        return RunOutcome(final, Path(self.record.log_path), self.extra, lease_lost=True)
+
+    def _notify(self, now: datetime, status: Status, reason: str | None, error: str | None) -> bool:
+        """Send the run's notification; False (nothing sent) when the run was taken over."""
         notify = self.env.notify
         if notify is None:
-            return
+            return True
         state, run_id = self.env.state, self.record.run_id
-        state.heartbeat(run_id, self.env.owner, now=now, expires=now + NOTIFY_LEASE)
+        if not state.heartbeat(run_id, self.env.owner, now=now, expires=now + NOTIFY_LEASE):
+            return False
         final = replace(
             self.record, status=status, reason=reason, counts=self.counts, finished=now, error=error
         )
@@ -603,6 +643,7 @@ class _Run:
             notify(NotifyContext(final, spec, self.extra, self.log, commit))
         except Exception as exc:  # a notifier must not raise; if one does, the run still ends
             self.log.error("notify_failed", f"notification failed: {type(exc).__name__}: {exc}")
+        return True
 
     def _retention(self, now: datetime) -> None:
         task_dir = Path(self.record.log_path).parent

@@ -213,7 +213,12 @@ class StateStore(Protocol):
         counts: Counts,
         finished: datetime,
         error: str | None = None,
-    ) -> None: ...
+        owner: str | None = None,
+    ) -> bool:
+        """Close a running run with its outcome; with `owner`, only while that owner holds it.
+        False when the run was closed already (taken over as interrupted) or is not the
+        owner's: the caller must then write nothing more about it."""
+        ...
 
     def close_expired(self, run_id: str, *, now: datetime, dead: bool = False) -> RunRecord | None:
         """Mark a run whose lease expired as failed (interrupted); None if it was not expired

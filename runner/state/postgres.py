@@ -227,13 +227,16 @@ class PostgresState:
         counts: Counts,
         finished: datetime,
         error: str | None = None,
-    ) -> None:
-        self._write(
+        owner: str | None = None,
+    ) -> bool:
+        changed = self._write(
             f"""UPDATE {RUNS_TABLE} SET status = %s, reason = %s, counts = %s, finished = %s,
                     error = %s, lease_expires = NULL
-                WHERE run_id = %s""",
-            (status, reason, Jsonb(counts.as_dict()), finished, error, run_id),
+                WHERE run_id = %s AND status = 'running'
+                   AND (%s::text IS NULL OR lease_owner = %s)""",
+            (status, reason, Jsonb(counts.as_dict()), finished, error, run_id, owner, owner),
         )
+        return changed == 1
 
     def close_expired(self, run_id: str, *, now: datetime, dead: bool = False) -> RunRecord | None:
         row = self._row(

@@ -265,13 +265,24 @@ class SqliteState:
         counts: Counts,
         finished: datetime,
         error: str | None = None,
-    ) -> None:
-        self._write(
+        owner: str | None = None,
+    ) -> bool:
+        changed = self._write(
             """UPDATE runs SET status = ?, reason = ?, counts = ?, finished = ?, error = ?,
                    lease_expires = NULL
-               WHERE run_id = ?""",
-            (status, reason, json.dumps(counts.as_dict()), _ts(finished), error, run_id),
+               WHERE run_id = ? AND status = 'running' AND (? IS NULL OR lease_owner = ?)""",
+            (
+                status,
+                reason,
+                json.dumps(counts.as_dict()),
+                _ts(finished),
+                error,
+                run_id,
+                owner,
+                owner,
+            ),
         )
+        return changed == 1
 
     def close_expired(self, run_id: str, *, now: datetime, dead: bool = False) -> RunRecord | None:
         changed = self._write(

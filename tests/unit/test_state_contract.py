@@ -330,6 +330,22 @@ def test_finish_records_the_outcome_and_drops_the_lease(state):
     assert state.claim_run(make_run(started=end), now=end).run is not None
 
 
+def test_finish_by_the_owner_only_while_the_run_is_still_running(state):
+    run = claimed(state, make_run())
+    end = T0 + timedelta(minutes=2)
+    outcome = {"status": "success", "reason": None, "counts": Counts(matched=1), "finished": end}
+    assert not state.finish(run.run_id, **outcome, owner="host-b:200:2")
+    assert state.get(run.run_id).status == "running"
+    interrupted(state, run)
+    # taken over and closed meanwhile: the former owner's outcome must not overwrite that
+    assert not state.finish(run.run_id, **outcome, owner=OWNER)
+    stored = state.get(run.run_id)
+    assert (stored.status, stored.reason) == ("failed", "interrupted")
+    other = claimed(state, make_run())
+    assert state.finish(other.run_id, **outcome, owner=OWNER)
+    assert state.get(other.run_id).status == "success"
+
+
 def test_close_expired_waits_for_the_expiry_unless_the_owner_is_dead(state):
     run = claimed(state, make_run())
     assert state.close_expired(run.run_id, now=T0 + timedelta(seconds=30)) is None
