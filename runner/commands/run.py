@@ -98,6 +98,7 @@ def environment(config: Config, clock: Clock) -> Iterator[Environment]:
             mappings_dir=config.mappings_dir,
             timezone=config.model.timezone,
             retention=config.model.retention,
+            lease=config.model.lease,
             notify=Notifier(config, clock),
         )
     finally:

@@ -14,7 +14,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Discriminator, Field, StrictBool, StrictInt, StrictStr, Tag
+from pydantic import (
+    BaseModel,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    Tag,
+    field_validator,
+)
 
 from runner.errors import ConfigError
 from runner.spec.types import STRICT_FROZEN, Duration, EmailAddress, Timezone, Version
@@ -100,7 +109,17 @@ class RunnerConfig(BaseModel):
     email: EmailConfig = Field(default_factory=EmailConfig)
     retention: Retention = Field(default_factory=Retention)
     max_parallel_runs: StrictInt = Field(4, ge=1, le=64)
+    # how long a run's lease lasts between renewals: a process that stops renewing (crashed,
+    # paused, cut off) has its run taken over this long after its last renewal
+    lease: Duration = timedelta(seconds=60)
     allow_empty: StrictBool = False
+
+    @field_validator("lease")
+    @classmethod
+    def _lease_range(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=2) <= value <= timedelta(hours=1):
+            raise ValueError("lease must be between 2s and 1h")
+        return value
 
 
 @dataclass(frozen=True)
