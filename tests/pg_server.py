@@ -62,6 +62,22 @@ class PgServer:
             self._directory = None
 
 
+def url_of(dsn: str, password_variable: str | None = None) -> str:
+    """A DSN as the `postgresql://` URL runner.yaml takes (a Unix socket directory as the
+    `host` parameter); with `password_variable`, the password as `${env:NAME}`."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(dsn)
+    host, port = str(params.get("host") or "localhost"), params.get("port")
+    socket = host.startswith("/")
+    netloc = "" if socket else host + (f":{port}" if port else "")
+    query = [f"host={host}"] if socket else []
+    query += [f"port={port}"] if socket and port else []
+    secret = f":${{env:{password_variable}}}" if password_variable else ""
+    url = f"postgresql://{params.get('user', 'postgres')}{secret}@{netloc}"
+    return f"{url}/{params['dbname']}" + ("?" + "&".join(query) if query else "")
+
+
 def start_server() -> PgServer:
     """The server of RUNNER_TEST_POSTGRES, or a new embedded one in a temporary directory."""
     own = os.environ.get("RUNNER_TEST_POSTGRES")

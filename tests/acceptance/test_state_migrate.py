@@ -18,6 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 from runner.state.postgres import PostgresState, masked
 from runner.state.sqlite import SCHEMA_VERSION as SQLITE_VERSION
 from tests.conftest import ROOT, run_cli
+from tests.pg_server import url_of
 
 PASSWORD_VARIABLE = "RUNNER_PG_PASSWORD"
 ONCE = """\
@@ -34,14 +35,7 @@ search:
 
 def state_url(dsn: str) -> str:
     """runner.yaml's `state:` for a test database, its password a secret reference."""
-    params = conninfo_to_dict(dsn)
-    host, port = str(params.get("host") or "localhost"), params.get("port")
-    socket = host.startswith("/")
-    netloc = "" if socket else host + (f":{port}" if port else "")
-    query = [f"host={host}"] if socket else []
-    query += [f"port={port}"] if socket and port else []
-    url = f"postgresql://{params.get('user', 'postgres')}:${{env:{PASSWORD_VARIABLE}}}@{netloc}"
-    return f"{url}/{params['dbname']}" + ("?" + "&".join(query) if query else "")
+    return url_of(dsn, PASSWORD_VARIABLE)
 
 
 @pytest.fixture
