@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from runner.errors import ConfigError
-from runner.spec.config import Config, RunnerConfig, find_config
+from runner.spec.config import Config, RunnerConfig, find_config, resolve_secret
 from runner.spec.datamodel import DataModel
 from runner.spec.files import Loaded, load_config_file, load_datamodel_file, load_mapping_file
 from runner.spec.mapping import Mapping
@@ -74,14 +74,20 @@ def require_valid(workspace: Workspace) -> Workspace:
     return workspace
 
 
-def open_store(config: Config) -> Store:
-    """The store runner.yaml names (created empty if missing; `runner store init` fills it)."""
-    from runner.spec.config import SqliteStore as SqliteStoreConfig
+def open_store(config: Config, *, upgrade: bool = False) -> Store:
+    """The store runner.yaml names. An SQLite file is created empty if missing (and upgraded
+    in place); a PostgreSQL database must be at this runner's schema version, unless `upgrade`
+    (for `runner store init`, which migrates it). `${env:NAME}` secrets of the DSN are resolved
+    here, and messages show it without its password."""
+    from runner.spec.config import PostgresStore as PostgresStoreConfig
     from runner.store.sqlite import SqliteStore
 
     store = config.model.store
-    if not isinstance(store, SqliteStoreConfig):
-        raise ConfigError(f"store type '{store.type}' is not available in this version of runner")
+    if isinstance(store, PostgresStoreConfig):
+        from runner.store.postgres import PostgresStore
+
+        dsn = resolve_secret(store.dsn, config.base)
+        return PostgresStore(dsn, config.resolve(store.assets), upgrade=upgrade)
     return SqliteStore(config.resolve(store.path), config.resolve(store.assets))
 
 

@@ -30,7 +30,7 @@ def _model(workspace: Workspace) -> DataModel:
 
 
 def init_store(workspace: Workspace) -> InitReport:
-    store = open_store(workspace.config)
+    store = open_store(workspace.config, upgrade=True)
     try:
         return store.init(_model(workspace))
     finally:
@@ -130,7 +130,7 @@ def seed(
 ) -> SeedReport:
     """Create (or update) the store from the data model and fill it with seeded objects."""
     model = _model(workspace)
-    store = open_store(workspace.config)
+    store = open_store(workspace.config, upgrade=True)
     try:
         init = store.init(model)
         assets_dir = Path(getattr(store, "assets_dir", workspace.config.base / ".runner/assets"))

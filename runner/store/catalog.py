@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from runner.spec.datamodel import DataModel, FieldDef
+from runner.store.errors import UnknownUser
 
 FIELD_BITS = 12
 INDEX_BITS = 10
@@ -65,6 +66,16 @@ class FieldInfo:
 
 
 @dataclass(frozen=True)
+class Actor:
+    """A user of the data model as writes and searches see it."""
+
+    id: int
+    name: str
+    root: bool
+    purge: bool
+
+
+@dataclass(frozen=True)
 class Catalog:
     model: DataModel
     objecttype_ids: Mapping[str, int]
@@ -110,3 +121,12 @@ class Catalog:
     @cached_property
     def has_tags(self) -> dict[str, bool]:
         return {ot.name: ot.has_tags for ot in self.model.objecttypes}
+
+    def actor(self, name: str) -> Actor:
+        """The user `name` with the system rights that matter to the store (UnknownUser)."""
+        user = self.model.user_names.get(name)
+        if user is None:
+            raise UnknownUser(name)
+        rights = self.model.system_rights(name)
+        root = "system.root" in rights
+        return Actor(user.id, name, root, root or "system.purge" in rights)

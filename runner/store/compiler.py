@@ -36,6 +36,10 @@ trash. Semantics (DESIGN section 5, plus these decisions):
 With `indexes=False` the same request compiles to a query that uses no index (columns behind
 unary `+`, text matched value by value): the baseline of `bench/store.py` and a second
 implementation for tests.
+
+`SearchCompiler` writes SQLite; a backend with another dialect subclasses it and overrides the
+hooks that differ (how an object's rows are tested, lists of values, values kept in the data
+JSON, full-text search), as `runner.store.postgres_search` does. Placeholders are `?`.
 """
 
 from __future__ import annotations
@@ -65,11 +69,8 @@ from runner.store.dates import micros, request_instant
 from runner.store.errors import KeyPath, SearchError
 from runner.store.text import fts_phrase, fts_term, has_wildcard, patterns, prefix_of, tokens
 
-TRUE = "1"
-# A data model has a handful of objecttypes: an index on the objecttype never narrows enough,
-# so it is kept from the planner (unary +), which then picks the element's own index.
-OBJECTTYPE = "+o.objecttype_id"
-FALSE = "0"
+TRUE = "TRUE"
+FALSE = "FALSE"
 NO_TERM = '""'  # an FTS5 query that matches nothing: the empty phrase
 _SYSTEM_KINDS = {
     "_system_object_id": "id",
@@ -158,9 +159,10 @@ def compile_search(
     timezone: str = "UTC",
     since: Since | None = None,
     indexes: bool = True,
+    dialect: type[SearchCompiler] | None = None,
 ) -> Compiled:
     """Raises SearchError for names and values that do not fit the data model."""
-    compiler = _Compiler(catalog, now, ZoneInfo(timezone), indexes)
+    compiler = (dialect or SearchCompiler)(catalog, now, ZoneInfo(timezone), indexes)
     objecttypes = compiler.objecttypes(request.objecttypes)
     compiler.in_play = objecttypes or list(catalog.objecttype_ids)
     parts = []
@@ -168,7 +170,7 @@ def compile_search(
         parts.append(Sql(f"{compiler.col('o.deleted_at')} IS NULL"))
     if objecttypes:
         ids = tuple(catalog.objecttype_ids[name] for name in objecttypes)
-        parts.append(Sql(f"{OBJECTTYPE} IN ({_marks(ids)})", ids))
+        parts.append(Sql(f"{compiler.objecttype} IN ({_marks(ids)})", ids))
     if not viewer.root:
         parts.append(compiler.readable(viewer.user_id))
     if since is not None:
@@ -183,7 +185,13 @@ def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" * len(values))
 
 
-class _Compiler:
+class SearchCompiler:
+    """A request's parts as SQLite conditions on `objects o`; subclasses write other dialects."""
+
+    # A data model has a handful of objecttypes: an index on the objecttype never narrows
+    # enough, so it is kept from the planner (unary +), which then picks the element's own index.
+    objecttype = "+o.objecttype_id"
+
     def __init__(self, catalog: Catalog, now: datetime, zone: ZoneInfo, indexes: bool) -> None:
         self.catalog = catalog
         self.model = catalog.model
@@ -215,21 +223,38 @@ class _Compiler:
     def readable(self, user_id: int) -> Sql:
         c = self.col
         return Sql(
-            f"{c('o.pool_id')} IN (SELECT pool_id FROM {self.table('user_pool_rights')}"
-            f" WHERE {c('user_id')} = ?) OR {OBJECTTYPE} IN (SELECT objecttype_id"
-            f" FROM {self.table('user_objecttype_rights')} WHERE {c('user_id')} = ?)",
+            self.in_subquery(
+                c("o.pool_id"),
+                f"SELECT pool_id FROM {self.table('user_pool_rights')} WHERE {c('user_id')} = ?",
+            )
+            + " OR "
+            + self.in_subquery(
+                self.objecttype,
+                f"SELECT objecttype_id FROM {self.table('user_objecttype_rights')}"
+                f" WHERE {c('user_id')} = ?",
+            ),
             (user_id, user_id),
         )
 
+    def in_subquery(self, column: str, subquery: str) -> str:
+        """`column` is one of the values of a (small) subquery's one column."""
+        return f"{column} IN ({subquery})"
+
+    def any_of(self, parts: list[Sql]) -> Sql:
+        """At least one of the conditions holds."""
+        return join(parts, " OR ")
+
     def since(self, since: Since) -> Sql:
-        c = self.col
-        runs = json.dumps(sorted(since.exclude_runs))
-        return Sql(
-            f"{c('o.id')} IN (SELECT object_id FROM {self.table('changelog')}"
-            f" WHERE {c('time')} > ? AND"
-            " (run_id IS NULL OR run_id NOT IN (SELECT value FROM json_each(?))))",
-            (micros(since.instant), runs),
+        runs = self.value_list(sorted(since.exclude_runs))
+        return self.object_in(
+            "changelog",
+            f"{self.col('time')} > ? AND (run_id IS NULL OR run_id NOT IN {runs.text})",
+            (micros(since.instant), *runs.params),
         )
+
+    def value_list(self, values: list[str]) -> Sql:
+        """A subquery of the given strings, bound as one parameter."""
+        return Sql("(SELECT value FROM json_each(?))", (json.dumps(values),))
 
     # --- elements -----------------------------------------------------------------------------
 
@@ -243,7 +268,7 @@ class _Compiler:
             else:
                 (shoulds if element.bool_ == "should" else musts).append(part)
         if shoulds:
-            musts.append(join(shoulds, " OR "))
+            musts.append(self.any_of(shoulds))
         return join(musts, " AND ") if musts else Sql(TRUE)
 
     def element(self, element: Any, path: KeyPath) -> Sql:
@@ -292,7 +317,7 @@ class _Compiler:
         wants_null = None in element.in_
         parts = [self.in_target(t, fitting[i], wants_null) for i, t in enumerate(targets)]
         parts = [p for p in parts if p.text != FALSE]
-        return join(parts, " OR ") if parts else Sql(FALSE)
+        return self.any_of(parts) if parts else Sql(FALSE)
 
     def in_value(self, target: Target, value: Any) -> Any:
         if target.type == "date":
@@ -310,7 +335,7 @@ class _Compiler:
         if wants_null:
             parts.append(self.no_value(target))
         parts = [p for p in parts if p.text != FALSE]
-        return join(parts, " OR ") if parts else Sql(FALSE)
+        return self.any_of(parts) if parts else Sql(FALSE)
 
     def in_values(self, t: Target, values: tuple[Any, ...]) -> Sql:
         c, marks = self.col, _marks(values)
@@ -319,7 +344,7 @@ class _Compiler:
         if t.kind in columns:
             return Sql(f"{c(columns[t.kind])} IN ({marks})", values)
         if t.kind == "objecttype":
-            return Sql(f"{OBJECTTYPE} IN ({marks})", values)
+            return Sql(f"{self.objecttype} IN ({marks})", values)
         if t.kind == "owner":
             return Sql(f"o.owner_id IS NOT NULL AND {c('o.owner_id')} IN ({marks})", values)
         if t.kind == "tags":
@@ -332,14 +357,22 @@ class _Compiler:
         assert t.field is not None
         if t.field.indexed_value:
             return self.object_in(
-                "field_values",
+                self.values_table(t.field),
                 f"{c('field_id')} = ? AND {c('value')} IN ({marks})",
                 (t.field.id, *values),
             )
+        return self.json_values(t.field, values)
+
+    def values_table(self, field: FieldInfo) -> str:
+        """The table of a field's indexed values (`field_id`, `value`, `object_id`)."""
+        return "field_values"
+
+    def json_values(self, field: FieldInfo, values: tuple[Any, ...]) -> Sql:
+        """Objects whose (not indexed) field holds one of `values` in their data JSON."""
         return Sql(
-            f"{OBJECTTYPE} = ? AND EXISTS (SELECT 1 FROM json_each(o.data, ?) j"
-            f" WHERE j.value IN ({marks}))",
-            (t.objecttype_id, _json_path(t.field), *values),
+            f"{self.objecttype} = ? AND EXISTS (SELECT 1 FROM json_each(o.data, ?) j"
+            f" WHERE j.value IN ({_marks(values)}))",
+            (field.objecttype_id, _json_path(field), *values),
         )
 
     def no_value(self, t: Target) -> Sql:
@@ -347,33 +380,36 @@ class _Compiler:
             return Sql(FALSE)
         if t.kind == "owner":
             return Sql("o.owner_id IS NULL")
-        if t.kind == "tags":
-            return Sql(
-                f"{self.col('o.id')} NOT IN (SELECT object_id FROM {self.table('object_tags')})"
-            )
-        if t.kind == "changelog":
-            return Sql(
-                f"{self.col('o.id')} NOT IN (SELECT object_id FROM {self.table('changelog')})"
-            )
+        if t.kind in ("tags", "changelog"):
+            return self.object_not_in("object_tags" if t.kind == "tags" else "changelog")
         if t.kind in ("ot_id", "pool", "pool_path"):
             return Sql("o.objecttype_id <> ?", (t.objecttype_id,))
         assert t.field is not None
         if t.field.indexed_value:
-            values = self.table("field_values")
-            return Sql(
-                f"{self.col('o.id')} NOT IN"
-                f" (SELECT object_id FROM {values} WHERE {self.col('field_id')} = ?)",
-                (t.field.id,),
-            )
+            table = self.values_table(t.field)
+            return self.object_not_in(table, Sql(f"{self.col('field_id')} = ?", (t.field.id,)))
+        return self.json_no_value(t.field)
+
+    def json_no_value(self, field: FieldInfo) -> Sql:
+        """Objects without a value of a (not indexed) field in their data JSON."""
         return Sql(
             "NOT (o.objecttype_id = ? AND EXISTS (SELECT 1 FROM json_each(o.data, ?)))",
-            (t.objecttype_id, _json_path(t.field)),
+            (field.objecttype_id, _json_path(field)),
         )
 
     def object_in(self, table: str, condition: str, params: tuple[Any, ...]) -> Sql:
+        """Objects with a row in `table` (by its `object_id`) that meets `condition`."""
         return Sql(
             f"{self.col('o.id')} IN (SELECT object_id FROM {self.table(table)} WHERE {condition})",
             params,
+        )
+
+    def object_not_in(self, table: str, condition: Sql | None = None) -> Sql:
+        """Objects without a row in `table` (that meets `condition`)."""
+        where = f" WHERE {condition.text}" if condition else ""
+        return Sql(
+            f"{self.col('o.id')} NOT IN (SELECT object_id FROM {self.table(table)}{where})",
+            condition.params if condition else (),
         )
 
     # --- range ------------------------------------------------------------------------------
@@ -434,7 +470,7 @@ class _Compiler:
         assert t.field is not None
         inner = test("value")
         return self.object_in(
-            "field_values",
+            self.values_table(t.field),
             f"{self.col('field_id')} = ? AND {inner.text}",
             (t.field.id, *inner.params),
         )
@@ -446,9 +482,9 @@ class _Compiler:
         if t.kind == "pool_path":
             closure = self.table("pool_closure")
             below = f"SELECT descendant_id FROM {closure} WHERE {inner.text}"
-            condition = f"{c('o.pool_id')} IN ({below})"
+            condition = self.in_subquery(c("o.pool_id"), below)
         # `<ot>._id` may use the (objecttype, _id) index; pools have an index of their own
-        objecttype = c("o.objecttype_id") if t.kind == "ot_id" else OBJECTTYPE
+        objecttype = c("o.objecttype_id") if t.kind == "ot_id" else self.objecttype
         return Sql(f"{objecttype} = ? AND {condition}", (t.objecttype_id, *inner.params))
 
     # --- changelog_range ------------------------------------------------------------------------
@@ -587,14 +623,18 @@ class _Compiler:
         assert t.field is not None
         if t.field.indexed_value:
             return Sql(
-                f"(SELECT {pick}(value) FROM field_values x"
+                f"(SELECT {pick}(value) FROM {self.values_table(t.field)} x"
                 " WHERE x.object_id = o.id AND x.field_id = ?)",
                 (t.field.id,),
             )
+        return self.json_sort_value(t.field, pick)
+
+    def json_sort_value(self, field: FieldInfo, pick: str) -> Sql:
+        """The sort key of a (not indexed) field kept in the data JSON."""
         return Sql(
             f"CASE WHEN o.objecttype_id = ?"
             f" THEN (SELECT {pick}(j.value) FROM json_each(o.data, ?) j) END",
-            (t.objecttype_id, _json_path(t.field)),
+            (field.objecttype_id, _json_path(field)),
         )
 
 

@@ -11,7 +11,9 @@ line is reported, with the key it concerns.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import Annotated, Any, Literal, NotRequired, Union, cast
 
 import pydantic_core
@@ -31,7 +33,7 @@ from typing_extensions import TypedDict  # pydantic needs this one before Python
 
 from runner.spec.datamodel import DataModel, FieldDef, ObjectType
 from runner.spec.diagnostics import suggest
-from runner.store.base import ImportProblem
+from runner.store.base import ImportProblem, ImportReport
 from runner.store.catalog import MAX_VALUES
 from runner.store.dates import stored_instant
 from runner.store.records import (
@@ -356,3 +358,41 @@ def batch_duplicates(parsed: list[ParsedLine]) -> list[ImportProblem]:
         for key in keys:
             seen.setdefault(key, line)
     return problems
+
+
+@dataclass(frozen=True)
+class BatchWriter:
+    """What a backend does with the batches of an import: `store` writes a valid batch in one
+    transaction, or rolls it back and says why (returning how many objects it replaced);
+    `taken` lists the batch's identifiers that other stored objects hold."""
+
+    store: Callable[[list[ParsedLine]], tuple[list[ImportProblem], int]]
+    taken: Callable[[list[ParsedLine]], list[ImportProblem]]
+
+
+def import_batches(
+    lines: Iterable[str],
+    parser: RecordParser,
+    defaults: ImportDefaults,
+    writer: BatchWriter,
+    batch_size: int,
+) -> ImportReport:
+    """`Store.import_records`: each batch of lines is stored whole or, with any problem in it
+    (also identifiers taken by other objects), not at all; every problem is reported."""
+    imported = replaced = rejected = 0
+    problems: list[ImportProblem] = []
+    numbered = enumerate(lines, start=1)
+    while batch := list(islice(numbered, batch_size)):
+        parsed, found = parse_batch(parser, batch, defaults)
+        found += batch_duplicates(parsed)
+        count = 0
+        if found:
+            found += writer.taken(parsed)
+        else:
+            found, count = writer.store(parsed)
+        if found:
+            rejected += sum(1 for _, text in batch if text.strip())
+            problems += sorted(found, key=lambda p: p.line)
+        else:
+            imported, replaced = imported + len(parsed), replaced + count
+    return ImportReport(imported, replaced, rejected, tuple(problems))

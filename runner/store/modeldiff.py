@@ -43,6 +43,30 @@ class Usage:
     crowded_groups: dict[str, int] = field(default_factory=dict)
 
 
+def measure_usage(
+    diff: ModelDiff, objecttype_ids: Mapping[str, int], count: Callable[..., int]
+) -> Usage:
+    """The `Usage` of what a diff removes or reshapes, by one backend query per thing:
+    `count(kind, *args)` with the kinds `objecttype` and `tagged` (objecttype id), `field`
+    (objecttype id, field name), `pool`, `tag`, `owner` (an id) and `crowded` (a group's tag
+    ids: objects holding more than one of them)."""
+    fields = [
+        (name, *name.split(".", 1))
+        for name, _ in diff.reshaped_fields
+        if name.split(".")[0] not in diff.removed_objecttypes
+    ]
+    ots = objecttype_ids
+    return Usage(
+        {n: count("objecttype", ots[n]) for n in diff.removed_objecttypes},
+        {n: count("tagged", ots[n]) for n in diff.untagged_objecttypes},
+        {q: count("field", ots[ot], f) for q, ot, f in fields},
+        {p: count("pool", p) for p in diff.removed_pools},
+        {t: count("tag", t) for t in diff.removed_tags},
+        {u: count("owner", u) for u in diff.removed_users},
+        {g: count("crowded", list(t)) for g, t in diff.choice_groups},
+    )
+
+
 def model_problems(model: DataModel) -> list[str]:
     """References inside the model that do not resolve (a model not loaded from a file)."""
     out = Collector()

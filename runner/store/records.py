@@ -25,7 +25,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import pydantic_core
@@ -34,6 +34,7 @@ from runner.spec.datamodel import DataModel, FieldDef
 from runner.spec.diagnostics import suggest
 from runner.store.catalog import MAX_VALUES
 from runner.store.dates import format_instant, stored_instant
+from runner.store.errors import InvalidChange
 
 Record = dict[str, Any]
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -118,6 +119,25 @@ def to_record(
     if changelog is not None:
         record["_changelog"] = [entry.to_json() for entry in changelog]
     return record
+
+
+def updated_data(model: DataModel, state: ObjectState, change: Mapping[str, Any]) -> Record:
+    """The object's field values after `update_fields`'s change (None removes a value);
+    InvalidChange names the object and the field that does not take the value."""
+    objecttype = model.objecttype_names[state.objecttype]
+    data = dict(state.data)
+    for name, value in change.items():
+        definition = objecttype.field(name)
+        if definition is None:
+            raise InvalidChange(f"object {state.id} ({objecttype.name}) has no field '{name}'")
+        problem = None if value is None else value_problem(definition, value)
+        if problem:
+            raise InvalidChange(f"object {state.id}: {objecttype.name}.{name}: {problem}")
+        if value is None:
+            data.pop(name, None)
+        else:
+            data[name] = value
+    return data
 
 
 def trashing_run(state: ObjectState, changelog: Sequence[ChangelogEntry]) -> str | None:

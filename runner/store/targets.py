@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from runner.spec.datamodel import DataModel
 from runner.store.base import RunChange, Skipped, WriteResult
+from runner.store.errors import InvalidChange
+from runner.store.records import choice_conflicts, unknown_tags
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,36 @@ def finished(base: WriteResult, changed: list[int], candidates: list[int]) -> Wr
     done = set(changed)
     unchanged = tuple(i for i in candidates if i not in done)
     return WriteResult(tuple(changed), unchanged, base.denied, base.skipped)
+
+
+def tag_plan(
+    model: DataModel, setting: list[int], unsetting: list[int]
+) -> tuple[list[int], list[int]]:
+    """The tags `set_tags` adds and removes: setting a `choice` tag removes its group's others.
+    Raises InvalidChange for unknown tags and contradictions."""
+    problems = unknown_tags(model, [*setting, *unsetting]) + choice_conflicts(model, setting)
+    both = sorted(set(setting) & set(unsetting))
+    problems += [f"tag {tag} is both set and unset" for tag in both]
+    if problems:
+        raise InvalidChange("cannot change tags: " + "; ".join(problems))
+    removing = set(unsetting)
+    for tag in setting:
+        group = model.tags_by_id[tag][0]
+        if group.type == "choice":
+            removing.update(t.id for t in group.tags)
+    return setting, sorted(removing - set(setting))
+
+
+LEFT_ALONE_AS_RESULT = {"unchanged", "denied"}
+
+
+def written(changed: list[int], left: list[tuple[int, str]]) -> WriteResult:
+    """The result of a write that changed `changed` and left the ids of `left` alone, each with
+    its reason: `unchanged`, `denied`, or that of a Skipped; both lists sorted by id."""
+    unchanged = tuple(i for i, reason in left if reason == "unchanged")
+    denied = tuple(i for i, reason in left if reason == "denied")
+    skipped = tuple(Skipped(i, r) for i, r in left if r not in LEFT_ALONE_AS_RESULT)
+    return WriteResult(tuple(changed), unchanged, denied, skipped)
 
 
 @dataclass(frozen=True)

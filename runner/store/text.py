@@ -13,10 +13,13 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 TOKEN = re.compile(r"[^\W_]+")
+ASCII_TOKEN = re.compile(r"[a-z0-9]+")  # TOKEN on lower-case ASCII
 PATTERN = re.compile(r"(?:[^\W_]|[*?])+")
 
 
 def tokens(text: str) -> list[str]:
+    if text.isascii():  # the common case, about twice as fast: same tokens
+        return ASCII_TOKEN.findall(text.lower())
     return [token.lower() for token in TOKEN.findall(text)]
 
 

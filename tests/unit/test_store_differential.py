@@ -1,14 +1,17 @@
-"""Differential: random records and random search requests; the SQL result (with and without
-indexes) equals the plain Python evaluation in store_reference.py, order included."""
+"""Differential: random records and random search requests; the SQL result of each backend
+(SQLite also without indexes) equals the plain Python evaluation in store_reference.py, order
+included."""
 
 from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from store_reference import evaluate
@@ -302,20 +305,30 @@ def queries(draw: Any) -> tuple[SearchRequest, str, str, datetime, Since | None]
 # --- the comparison -----------------------------------------------------------------------
 
 
+@pytest.fixture(name="open_store", scope="session")
+def open_store_fixture(request: pytest.FixtureRequest) -> Callable[[str, Path], Store]:
+    """Opens a store of MODEL on a backend (session-scoped: hypothesis reruns the test)."""
+    return lambda backend, directory: BACKENDS[backend](request, directory, MODEL)
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
 @settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=records(), batch=st.lists(queries(), min_size=1, max_size=8))
-def test_sql_search_equals_the_reference(data: list[dict[str, Any]], batch: list[Any]) -> None:
-    for make in BACKENDS.values():
-        with tempfile.TemporaryDirectory() as directory:
-            store = make(Path(directory))
-            try:
-                compare(store, data, batch)
-            finally:
-                store.close()
+def test_sql_search_equals_the_reference(
+    backend: str,
+    open_store: Callable[[str, Path], Store],
+    data: list[dict[str, Any]],
+    batch: list[Any],
+) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        store = open_store(backend, Path(directory))
+        try:
+            compare(store, data, batch)
+        finally:
+            store.close()
 
 
 def compare(store: Store, data: list[dict[str, Any]], batch: list[Any]) -> None:
-    store.init(MODEL)
     report = store.import_records([json.dumps(r) for r in data], user="root", now=BASE)
     assert report.ok, report.problems
     stored = [json.loads(line) for line in store.export()]
