@@ -87,7 +87,8 @@ def open_store(config: Config, *, upgrade: bool = False) -> Store:
         from runner.store.postgres import PostgresStore
 
         dsn = resolve_secret(store.dsn, config.base)
-        return PostgresStore(dsn, config.resolve(store.assets), upgrade=upgrade)
+        assets = config.resolve(store.assets)
+        return PostgresStore(dsn, assets, upgrade=upgrade, lease=config.model.lease)
     return SqliteStore(config.resolve(store.path), config.resolve(store.assets))
 
 

@@ -22,7 +22,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -98,12 +98,36 @@ ANALYZE_AFTER = 10_000  # imported objects
 ANALYZED = ("objects", "object_tags", "field_numbers", "field_strings", "changelog", "texts")
 
 
+def _idle_limit(lease: timedelta | None) -> Callable[[Conn], None] | None:
+    if lease is None:
+        return None
+    milliseconds = str(int(lease.total_seconds() * 1000))
+
+    def configure(conn: Conn) -> None:
+        conn.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', %s, false)", (milliseconds,)
+        )
+
+    return configure
+
+
 class PostgresStore:
     """`Store` on PostgreSQL. `dsn` is a libpq connection string or URL (secrets resolved),
-    which messages show without its password; `assets` the directory of the asset files."""
+    which messages show without its password; `assets` the directory of the asset files.
+
+    With `lease` (runner.yaml's run lease), the server ends a session of this store that stays
+    idle inside a transaction for longer than that: a process paused in the middle of a write
+    (SIGSTOP, a frozen VM) would otherwise keep its run's row locked by the fence, and no
+    other replica could take the run over; its write is rolled back instead."""
 
     def __init__(
-        self, dsn: str, assets: Path | str, *, upgrade: bool = False, pool_size: int = POOL_SIZE
+        self,
+        dsn: str,
+        assets: Path | str,
+        *,
+        upgrade: bool = False,
+        pool_size: int = POOL_SIZE,
+        lease: timedelta | None = None,
     ) -> None:
         self.label = masked(dsn)
         self.assets_dir = Path(assets)
@@ -119,6 +143,7 @@ class PostgresStore:
             min_size=1,
             max_size=pool_size,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            configure=_idle_limit(lease),
             name="runner-store",
             open=True,
         )
@@ -143,12 +168,19 @@ class PostgresStore:
 
     @contextmanager
     def _writing(self, run_id: str | None, *, dry_run: bool = False) -> Iterator[Conn]:
-        """One fenced write transaction, rolled back on errors and for a dry run."""
-        with self.pool.connection() as conn, conn.transaction() as transaction:
-            self._fence(conn, run_id)
-            yield conn
-            if dry_run:
-                raise psycopg.Rollback(transaction)
+        """One fenced write transaction, rolled back on errors and for a dry run. A session the
+        server ended because it sat in the transaction past the lease (the process was paused)
+        has lost its lease as far as this write goes."""
+        try:
+            with self.pool.connection() as conn, conn.transaction() as transaction:
+                self._fence(conn, run_id)
+                yield conn
+                if dry_run:
+                    raise psycopg.Rollback(transaction)
+        except psycopg.errors.IdleInTransactionSessionTimeout:
+            if run_id is None:
+                raise
+            raise LeaseLost(run_id) from None
 
     def _fence(self, conn: Conn, run_id: str | None) -> None:
         if run_id is None or not self._has_runs_table(conn):

@@ -4,6 +4,7 @@ limits of a tsvector, query plans, and DSNs in messages (the contract suite cove
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -176,6 +177,24 @@ def test_concurrent_writers_of_the_same_objects_take_turns(
         assert versions == list(range(1, 2 * rounds + 2))
         assert [e["_version"] for e in record["_changelog"]] == versions
         assert record["_tags"] == []
+
+
+def test_a_session_idle_in_a_transaction_past_the_lease_is_ended_by_the_server(
+    pg_store: PostgresStore, pg_dsn: str, tmp_path: Path
+) -> None:
+    """A paused process must not keep its run's row locked (the fence) past its lease."""
+    import psycopg.errors
+
+    leased = PostgresStore(pg_dsn, tmp_path / "assets", lease=timedelta(seconds=1))
+    try:
+        with leased.pool.connection() as conn:
+            assert conn.execute("SHOW idle_in_transaction_session_timeout").fetchone() == ("1s",)
+            with pytest.raises(psycopg.errors.IdleInTransactionSessionTimeout), conn.transaction():
+                conn.execute("SELECT 1")
+                time.sleep(2.5)  # paused mid-transaction, longer than the lease
+                conn.execute("SELECT 1")
+    finally:
+        leased.close()
 
 
 # --- text values beyond a tsvector's limits -----------------------------------------------------
