@@ -1,13 +1,22 @@
-"""Benchmark: `runner daemon` at scale, each figure beside its baseline from the same run.
+"""Benchmark: `runner daemon` at scale, each figure beside its goal or its baseline.
 
-1. 10,000 task files: time from start to fully reconciled, resident memory, and CPU share over
-   60 idle seconds (goal: under 1 % of a core).
-2. From a file write to the new spec being active (the daemon's `reconciled` event naming the
-   task): p50 and p95 over 100 edits (goal: p95 under 250 ms, debounce included).
-3. 1,000 tasks due at one instant: lateness of the committed fire claims (claim time minus
-   scheduled time), p50 and p99, beside APScheduler 3.11's lateness (job start minus scheduled
-   time) for 1,000 no-op cron jobs due at one instant, misfire_grace_time=None, coalesce=False,
-   a 20-thread pool (goal: runner's p99 no worse, with every fire recorded durably).
+1. 10,000 task files: time from starting the process to fully reconciled, resident memory
+   then, and CPU share over the 60 idle seconds that follow (goal: under 1 % of a core).
+   "Fully reconciled" is the daemon's `ready` event: every task file read and validated, every
+   task's state row written, every task's next fire computed (the schedule), and the watcher
+   running; the idle window starts at that event. The tasks fire once a year, so nothing is
+   due in the window: all the daemon should do is sleep (and renew its heartbeat).
+2. From a file write to the new spec being active: the daemon's `reconciled` event naming the
+   task as changed, which it emits once the task's new row is written and its next fire under
+   the new spec computed. p50 and p95 over 100 edits of different files, one at a time, with
+   the 10,000 tasks of part 1 loaded (goal: p95 under 250 ms, debounce included).
+3. 1,000 tasks due at one instant: lateness of the committed fire claims, p50 and p99: for
+   each fire, the time its claim was committed (the `committed` time of the daemon's
+   `fire_claimed` event, read from its clock right after the COMMIT) minus its scheduled
+   time; every one of the 1,000 claims must be in the state file afterwards. Beside it,
+   APScheduler 3.11's lateness (job start minus scheduled time) for 1,000 no-op cron jobs due
+   at one instant, misfire_grace_time=None, coalesce=False, a 20-thread pool (goal: runner's
+   p99 no worse, with every fire recorded durably).
 
     python bench/daemon.py [--tasks 10000] [--idle 60] [--edits 100] [--due 1000]
 """
@@ -88,6 +97,13 @@ class DaemonProcess:
             time.sleep(0.005)
         raise SystemExit("the daemon did not get there in time")
 
+    def claims_of(self, scheduled_for: datetime) -> list[dict[str, object]]:
+        return [
+            event
+            for _, event in list(self.events)
+            if event.get("event") == "fire_claimed" and _at(event) == scheduled_for
+        ]
+
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / TICKS
@@ -103,6 +119,10 @@ class DaemonProcess:
         self.process.wait(timeout=60)
 
 
+def ready(event: dict[str, object]) -> bool:
+    return event.get("event") == "ready"
+
+
 def reconciled_with(task: str):  # type: ignore[no-untyped-def]
     return lambda e: e.get("event") == "reconciled" and task in (e.get("changed") or [])  # type: ignore[operator]
 
@@ -111,14 +131,17 @@ def part_one_and_two(base: Path, count: int, idle: float, edits: int) -> None:
     repo = make_repo(base / "big", count, "0 3 1 1 *")  # once a year: the daemon stays idle
     started = time.monotonic()
     daemon = DaemonProcess(repo)
-    ready = daemon.wait_for(lambda e: e.get("event") == "reconciled")
-    print(f"1. {count} task files: started to fully reconciled in {ready - started:.2f} s")
-    print(f"   resident memory after reconcile: {daemon.rss_mib():.1f} MiB")
-    time.sleep(2)
+    reached = daemon.wait_for(ready)
     cpu_before, wall_before = daemon.cpu_seconds(), time.monotonic()
+    print(f"1. {count} task files: started to fully reconciled in {reached - started:.2f} s")
+    print(f"   resident memory when ready: {daemon.rss_mib():.1f} MiB")
     time.sleep(idle)
-    share = 100 * (daemon.cpu_seconds() - cpu_before) / (time.monotonic() - wall_before)
-    print(f"   CPU over {idle:.0f} idle seconds: {share:.2f} % of a core (goal: under 1 %)")
+    used = daemon.cpu_seconds() - cpu_before
+    share = 100 * used / (time.monotonic() - wall_before)
+    print(
+        f"   CPU over {idle:.0f} idle seconds: {used:.2f} s, {share:.2f} % of a core "
+        "(goal: under 1 %)"
+    )
     latencies = []
     for i in range(edits):
         name = f"task-{(i * 37) % count:05d}"
@@ -145,21 +168,29 @@ def part_three(base: Path, due: int) -> None:
     repo = make_repo(base / "due", due, "* * * * *")
     (repo / "runner.yaml").write_text("version: 1\ntimezone: UTC\nmax_parallel_runs: 20\n")
     daemon = DaemonProcess(repo)
-    daemon.wait_for(lambda e: e.get("event") == "reconciled")
+    daemon.wait_for(ready)
     first = _next_minute(datetime.now(UTC))
     daemon.wait_for(lambda e: e.get("event") == "fire_claimed" and _at(e) >= first, timeout=120)
-    time.sleep(5)
+    deadline = time.monotonic() + 60
+    while len(daemon.claims_of(first)) < due and time.monotonic() < deadline:
+        time.sleep(0.1)
     daemon.stop()
+    claims = daemon.claims_of(first)
+    lateness = sorted(
+        (datetime.fromisoformat(str(e["committed"])) - first).total_seconds() * 1000 for e in claims
+    )
     db = sqlite3.connect(repo / ".runner/state.db")
-    rows = db.execute(
-        "SELECT claimed_at, scheduled_for FROM fires WHERE scheduled_for = ?",
+    (recorded,) = db.execute(
+        "SELECT count(*) FROM fires WHERE scheduled_for = ? AND outcome = 'run'",
         (first.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),),
-    ).fetchall()
-    lateness = sorted((_parse(c) - _parse(s)).total_seconds() * 1000 for c, s in rows)
+    ).fetchone()
     aps = apscheduler_lateness(due)
-    print(f"3. {due} tasks due at one instant: {len(rows)} fires claimed and recorded")
     print(
-        f"   runner claim lateness:       p50 {_pct(lateness, 50):.1f} ms, "
+        f"3. {due} tasks due at one instant: {len(claims)} fires claimed, "
+        f"{recorded} recorded in the state file"
+    )
+    print(
+        f"   runner committed claims:     p50 {_pct(lateness, 50):.1f} ms, "
         f"p99 {_pct(lateness, 99):.1f} ms"
     )
     print(f"   APScheduler 3.11 lateness:   p50 {_pct(aps, 50):.1f} ms, p99 {_pct(aps, 99):.1f} ms")
@@ -204,10 +235,6 @@ def _next_minute(now: datetime) -> datetime:
 
 def _at(event: dict[str, object]) -> datetime:
     return datetime.fromisoformat(str(event.get("scheduled_for")))
-
-
-def _parse(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _pct(values: list[float], pct: int) -> float:

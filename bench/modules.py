@@ -6,17 +6,26 @@ Each measurement then starts from a fresh copy of that file and acts as root, so
 denied. Printed, each beside its baselines from the same run (times as ratios):
 
 - runner: the module run through the run engine's `execute()`, the real path (search, guard,
-  batches of 1000 each one store transaction, checkpoints, the JSONL log), in objects/s;
+  batches of the module's size, each one store transaction, checkpoints, the JSONL log), in
+  objects/s;
 - (a) one hand-written set-based SQL transaction doing the same writes (kept versions,
-  `objects` version and last_modified, changelog, tags): the practical limit (goal: runner at
-  least 0.5x of it); that both wrote the same is checked;
-- (b) a per-object loop calling the same store method once per object, what a naive
-  implementation does, on a sample whose rate is extrapolated (goal: runner at least 10x);
+  `objects` version and last_modified, the trash marks, changelog, tags; the indexes on
+  them follow): the practical limit (goal: runner at least 0.5x of it); that both wrote the
+  same is checked;
+- (b) a per-object loop calling the same store method once per object, each call its own
+  transaction as the store's public methods are, what a naive implementation does, on a
+  sample whose rate is extrapolated (goal: runner at least 10x);
 - the peak RSS of `runner run` of a set_unset_tags task matching every object, in a
   subprocess started by a small launcher (ru_maxrss from os.wait4) (goal: under 300 MB),
   beside that of `runner --help`.
 
-    python bench/modules.py [--objects 1000000] [--sample 2000] [--seed 7] [--dir DIR]
+Both baselines write a run id of the runner's format, as long as its own. They used to write
+`sql` and `loop`: trashing then grew each row less than the runner's run id does, so it split
+fewer `objects` pages, and (a) and (b) were not quite the same writes. The loop's default
+sample is 5,000 objects (it was 2,000): a few seconds, so that a burst of load on a shared
+machine does not decide its rate.
+
+    python bench/modules.py [--objects 1000000] [--sample 5000] [--seed 7] [--dir DIR]
 
 With --dir the built store is kept there and reused by the next run with the same
 --objects and --seed.
@@ -34,6 +43,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +52,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench.store import NOW, Generator  # noqa: E402
 from runner.clock import SystemClock  # noqa: E402
+from runner.modules.registry import MODULES  # noqa: E402
 from runner.runs.engine import Environment, RunRequest, execute  # noqa: E402
+from runner.runs.ids import new_run_id  # noqa: E402
 from runner.spec.datamodel import DataModel  # noqa: E402
 from runner.spec.files import load_datamodel_file  # noqa: E402
 from runner.spec.task import AnyTask, validate_task  # noqa: E402
 from runner.state.sqlite import SqliteState  # noqa: E402
+from runner.store.base import Store  # noqa: E402
 from runner.store.dates import micros  # noqa: E402
 from runner.store.sqlite import PRAGMAS, SqliteStore  # noqa: E402
 
@@ -60,6 +73,8 @@ SEARCH = {
 SET_TAG, UNSET_TAG = 17, 20  # approved (choice group workflow: 15-18), favourite
 REMOVED = (15, 16, 18, UNSET_TAG)  # what setting 17 and unsetting 20 takes away
 ROOT_ID = 1
+# The baselines write a run id as long as the runner's: the same row sizes, so the same pages.
+BASELINE_RUN = new_run_id(NOW)
 GOAL_SQL, GOAL_LOOP, GOAL_RSS_MB = 0.5, 10.0, 300
 
 
@@ -156,10 +171,13 @@ def task(module: str, search: dict[str, Any]) -> AnyTask:
     return validate_task(data, f"bench/{module}")
 
 
-def run_engine(path: Path, module: str) -> tuple[Timing, dict[str, int]]:
+def run_engine(
+    path: Path, module: str, open_store: Callable[[Path], Store] | None = None
+) -> tuple[Timing, dict[str, int]]:
+    """`open_store(assets_dir)` opens another backend's store (default: SQLite at `path`)."""
     work = path.parent / f"{path.stem}-run"
     shutil.rmtree(work, ignore_errors=True)
-    store = SqliteStore(path, work / "assets")
+    store = (open_store or partial(SqliteStore, path))(work / "assets")
     state = SqliteState(work / "state.db")
     env = Environment(
         store=store,
@@ -235,7 +253,7 @@ def run_sql(path: Path, statements: tuple[str, ...]) -> Timing:
         "set": SET_TAG,
         "removed": json.dumps(REMOVED),
         "now": micros(NOW),
-        "run": "sql",
+        "run": BASELINE_RUN,
         "user": ROOT_ID,
     }
     try:
@@ -269,8 +287,13 @@ def sample_ids(path: Path, size: int) -> list[int]:
     return ids[::step][:size]
 
 
-def run_loop(path: Path, ids: list[int], write: Callable[[SqliteStore, int], object]) -> Timing:
-    store = SqliteStore(path)
+def run_loop(
+    path: Path,
+    ids: list[int],
+    write: Callable[[Store, int], object],
+    open_store: Callable[[], Store] | None = None,
+) -> Timing:
+    store = open_store() if open_store else SqliteStore(path)
     try:
         started = time.perf_counter()
         for object_id in ids:
@@ -280,12 +303,14 @@ def run_loop(path: Path, ids: list[int], write: Callable[[SqliteStore, int], obj
         store.close()
 
 
-def tag_one(store: SqliteStore, object_id: int) -> object:
-    return store.set_tags([object_id], [SET_TAG], [UNSET_TAG], user="root", now=NOW, run_id="loop")
+def tag_one(store: Store, object_id: int) -> object:
+    return store.set_tags(
+        [object_id], [SET_TAG], [UNSET_TAG], user="root", now=NOW, run_id=BASELINE_RUN
+    )
 
 
-def trash_one(store: SqliteStore, object_id: int) -> object:
-    return store.trash([object_id], user="root", now=NOW, run_id="loop")
+def trash_one(store: Store, object_id: int) -> object:
+    return store.trash([object_id], user="root", now=NOW, run_id=BASELINE_RUN)
 
 
 # --- peak RSS of `runner run` -------------------------------------------------------------
@@ -356,7 +381,7 @@ def compare(
     module: str,
     base: Path,
     sql: tuple[str, ...],
-    write: Callable[[SqliteStore, int], object],
+    write: Callable[[Store, int], object],
     sample: list[int],
 ) -> None:
     engine_copy = fresh_copy(base, f"{module}-runner")
@@ -371,7 +396,7 @@ def compare(
     loop = run_loop(loop_copy, sample, write)
     remove(loop_copy)
     print(f"{name} ({counts['changed']:,} of {counts['matched']:,} matched objects changed):")
-    line("runner (engine, batches of 1000)", runner)
+    line(f"runner (engine, batches of {MODULES[module]().batch_size:,})", runner)
     line(
         "(a) one set-based SQL transaction",
         direct,
@@ -402,7 +427,7 @@ def report_rss(base: Path, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=1_000_000)
-    parser.add_argument("--sample", type=int, default=2000, help="objects of the loops (b)")
+    parser.add_argument("--sample", type=int, default=5000, help="objects of the loops (b)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dir", type=Path, default=None, help="keep the base store here")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak RSS run")

@@ -34,14 +34,17 @@ def daemon_command(ctx: click.Context, duration: str | None) -> None:
     limit = parse_duration(duration).total_seconds() if duration else None
     daemon = Daemon(DaemonOptions(env.config, env.cwd), env.clock)
     previous = _install_signals(daemon)
-    daemon.start()
-    watcher = Watcher(daemon.workspace.config, lambda: daemon.notice_change(env.clock.monotonic()))
+    # watching before the first scan: an edit made while it runs is not lost
+    watcher = Watcher(
+        daemon.workspace.config, lambda paths: daemon.notice_change(env.clock.monotonic(), paths)
+    )
     watcher.start()
-    timer = threading.Timer(limit, daemon.stop) if limit else None
-    if timer:
-        timer.daemon = True
-        timer.start()
     try:
+        daemon.start()
+        timer = threading.Timer(limit, daemon.stop) if limit else None
+        if timer:
+            timer.daemon = True
+            timer.start()
         daemon.run_forever()
     finally:
         watcher.stop()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Any
 
 from runner.runs.ids import iso_ms
+
+SEEN = 10_000
 
 
 class EventSink:
@@ -20,7 +23,8 @@ class EventSink:
         self._now = now
         self._stream = stream or sys.stderr
         self._lock = threading.Lock()
-        self.seen: list[dict[str, Any]] = []  # every event, for tests and `runner daemon --once`
+        # the latest events, for tests: a daemon that runs for months must not keep them all
+        self.seen: deque[dict[str, Any]] = deque(maxlen=SEEN)
 
     def emit(self, event: str, msg: str, level: str = "info", **extra: Any) -> None:
         line = {

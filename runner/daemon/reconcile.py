@@ -8,8 +8,10 @@
   unless runner.yaml has `allow_empty: true` (a half-finished checkout or an unmounted volume
   must not unschedule everything).
 
-`plan()` is pure: it only compares; `apply()` writes the plan to the state. `runner plan`
-shows the same plan the daemon applies.
+`plan()` is pure: it only compares; `apply()` writes the plan to the state, in one
+transaction. `runner plan` shows the same plan the daemon applies. The daemon plans only what
+an edit touched: the Scanner re-reads the files the watcher named, and `plan()` compares those
+tasks alone (told whether the rest of the directory holds a valid task).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,10 +29,17 @@ from runner.commands.check import task_id_for
 from runner.commands.config import Workspace
 from runner.spec.diagnostics import Diagnostic
 from runner.spec.semantic import CheckContext, load_task_file
-from runner.spec.task import AnyTask, validate_task
+from runner.spec.task import AnyTask, canonical_hash, validate_task
 from runner.state.base import StateStore, TaskState
 
 SUFFIXES = (".yaml", ".yml")
+
+
+Stamp = tuple[int, int, int]  # mtime_ns, size, inode
+GONE: Stamp = (0, 0, 0)
+# More named paths than this (a large checkout; or events lost to an inotify overflow, which
+# arrive with a burst) are rescanned by a walk, which is cheap next to re-reading the files.
+MAX_NAMED_PATHS = 64
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ class FileTask:
     @functools.cached_property
     def spec_hash(self) -> str | None:
         """Computed once per scan of a changed file (the scanner reuses unchanged ones)."""
-        return self.spec.spec_hash() if self.spec else None
+        return canonical_hash(self.canonical) if self.canonical is not None else None
 
     @property
     def first_error(self) -> str | None:
@@ -58,42 +67,171 @@ class FileTask:
 
 @dataclass
 class Scanner:
-    """Reads the task files, re-parsing only those whose stat changed since the last scan."""
+    """Reads the task files, re-parsing only those whose stat changed since the last scan.
 
-    cache: dict[str, tuple[tuple[int, int, int], FileTask]] = field(default_factory=dict)
+    `scan()` walks the whole directory; `rescan()` looks only at the files the watcher named,
+    so that an edit costs the work of the files it changed. Named rescans are refused (None)
+    when paths alias: after a walk met a symbolic link below the tasks directory.
+    """
+
+    cache: dict[str, tuple[Stamp, FileTask]] = field(default_factory=dict)
+    root: str | None = None  # the tasks directory with links resolved, as the watcher sees it
+    linked: bool = False
 
     def scan(self, workspace: Workspace, now: datetime, *, force: bool = False) -> list[FileTask]:
-        ctx = workspace.check_context(now)
         tasks_dir = workspace.config.tasks_dir
-        found: dict[str, tuple[tuple[int, int, int], FileTask]] = {}
-        for path in _task_paths(tasks_dir):
-            key = str(path)
-            stamp = _stamp(path)
+        contexts = _Contexts(workspace, now)
+        found: dict[str, tuple[Stamp, FileTask]] = {}
+        walked, self.linked = _walk(tasks_dir)
+        for relative, stamp, via_link in walked:
+            key = os.path.join(tasks_dir, relative)
             cached = self.cache.get(key)
             if cached and cached[0] == stamp and not force:
                 found[key] = cached
                 continue
-            found[key] = (stamp, read_task(path, task_id_for(path, tasks_dir), ctx))
-        self.cache = found
+            path = Path(key)
+            task_id = task_id_for(path, tasks_dir) if via_link else _task_id(relative)
+            found[key] = (stamp, read_task(path, task_id, contexts.get()))
+        self.cache, self.root = found, os.path.realpath(tasks_dir)
         return _duplicates_refused([entry for _, entry in found.values()])
 
+    def rescan(
+        self, paths: Collection[str], workspace: Workspace, now: datetime
+    ) -> list[str] | None:
+        """Re-read the named files; the ids of the tasks whose files changed, or None when
+        only a walk can tell (paths outside the tasks directory, links, too many paths)."""
+        named = self._named(paths)
+        if named is None:
+            return None
+        tasks_dir = workspace.config.tasks_dir
+        contexts = _Contexts(workspace, now)
+        changed = set()
+        for relative in named:
+            key = os.path.join(tasks_dir, relative)
+            stamp, cached = _stamp(key), self.cache.get(key)
+            if cached is not None and cached[0] == stamp:
+                continue
+            changed.add(_task_id(relative))
+            if stamp == GONE:
+                self.cache.pop(key, None)
+            else:
+                task = read_task(Path(key), _task_id(relative), contexts.get())
+                self.cache[key] = (stamp, task)
+        return sorted(changed)
 
-def _stamp(path: Path) -> tuple[int, int, int]:
+    def _named(self, paths: Collection[str]) -> list[str] | None:
+        """The named paths relative to the tasks directory, those a walk skips left out."""
+        if self.root is None or self.linked or len(paths) > MAX_NAMED_PATHS:
+            return None
+        prefix = self.root + os.sep
+        named = []
+        for path in paths:
+            if not path.startswith(prefix):
+                return None
+            relative = path.removeprefix(prefix)
+            if any(part.startswith(".") for part in relative.split(os.sep)):
+                continue  # hidden, as the walk has it
+            if not relative.endswith(SUFFIXES) or os.path.islink(path):
+                return None
+            named.append(relative)
+        return named
+
+    def files(self, task_ids: Iterable[str], workspace: Workspace) -> list[FileTask]:
+        """The files of these tasks as last scanned (after `rescan()`: no links)."""
+        tasks_dir = workspace.config.tasks_dir
+        found = []
+        for task_id in task_ids:
+            for suffix in SUFFIXES:
+                cached = self.cache.get(os.path.join(tasks_dir, task_id + suffix))
+                if cached is not None:
+                    found.append(cached[1])
+        return _duplicates_refused(found)
+
+    def any_valid(self) -> bool:
+        """Whether the tasks directory holds a valid task (a duplicated id is not one)."""
+        if self.linked:
+            return any(file.spec for file in _duplicates_refused(self._files()))
+        return any(
+            file.spec is not None and not self._duplicated(key)
+            for key, (_, file) in self.cache.items()
+        )
+
+    def _files(self) -> list[FileTask]:
+        return [file for _, file in self.cache.values()]
+
+    def _duplicated(self, key: str) -> bool:
+        stem, suffix = os.path.splitext(key)
+        return stem + (".yml" if suffix == ".yaml" else ".yaml") in self.cache
+
+
+class _Contexts:
+    """The check context, made only when a file is actually read."""
+
+    def __init__(self, workspace: Workspace, now: datetime) -> None:
+        self.workspace, self.now = workspace, now
+        self.made: CheckContext | None = None
+
+    def get(self) -> CheckContext:
+        if self.made is None:
+            self.made = self.workspace.check_context(self.now)
+        return self.made
+
+
+def _stamp(path: str) -> Stamp:
     try:
-        info = path.stat()
+        info = os.stat(path)
     except OSError:
-        return (0, 0, 0)
+        return GONE
     return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
-def _task_paths(tasks_dir: Path) -> list[Path]:
-    if not tasks_dir.is_dir():
-        return []
-    paths: list[Path] = []
-    for root, dirs, files in os.walk(tasks_dir, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        paths += [Path(root) / f for f in files if f.endswith(SUFFIXES) and not f.startswith(".")]
-    return sorted(paths)
+def _task_id(relative: str) -> str:
+    """The id of a file reached without links: its path below tasks_dir without the suffix
+    (what `task_id_for` finds, without resolving the path)."""
+    return os.path.splitext(relative)[0].replace(os.sep, "/")
+
+
+def _walk(tasks_dir: Path) -> tuple[list[tuple[str, Stamp, bool]], bool]:
+    """(path relative to tasks_dir, stat, reached through a link) of every task file, in path
+    order, skipping hidden files and directories; and whether any link was met."""
+    found: list[tuple[str, Stamp, bool]] = []
+    if tasks_dir.is_dir():
+        _walk_into(str(tasks_dir), "", False, found)
+    found.sort(key=lambda item: item[0].split(os.sep))
+    return found, any(via_link for _, _, via_link in found)
+
+
+def _walk_into(
+    directory: str, prefix: str, via_link: bool, found: list[tuple[str, Stamp, bool]]
+) -> None:
+    try:
+        with os.scandir(directory) as scanned:
+            entries = sorted(scanned, key=lambda entry: entry.name)
+    except OSError:
+        return  # unreadable: skipped, as os.walk does
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        linked = via_link or entry.is_symlink()
+        if _is_dir(entry):
+            _walk_into(entry.path, prefix + entry.name + os.sep, linked, found)
+        elif entry.name.endswith(SUFFIXES):
+            found.append((prefix + entry.name, _entry_stamp(entry), linked))
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _entry_stamp(entry: os.DirEntry[str]) -> Stamp:
+    try:
+        info = entry.stat()
+    except OSError:
+        return GONE
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
 def read_task(path: Path, task_id: str, ctx: CheckContext) -> FileTask:
@@ -143,7 +281,16 @@ class Plan:
         return bool(self.added or self.changed or self.removed or new_errors or cleared)
 
 
-def plan(files: Iterable[FileTask], known: Iterable[TaskState], *, allow_empty: bool) -> Plan:
+def plan(
+    files: Iterable[FileTask],
+    known: Iterable[TaskState],
+    *,
+    allow_empty: bool,
+    any_valid: bool | None = None,
+) -> Plan:
+    """Compare files with the state's tasks. Both may be the part an edit touched (the same
+    task ids on each side): then `any_valid` says whether the whole tasks directory holds a
+    valid task, which decides whether removals are blocked."""
     files = list(files)
     state = {task.task_id: task for task in known if not task.removed}
     on_disk = {file.task_id for file in files}
@@ -159,7 +306,7 @@ def plan(files: Iterable[FileTask], known: Iterable[TaskState], *, allow_empty: 
         else:
             unchanged.append((file, previous))
     removed = [task for task_id, task in state.items() if task_id not in on_disk]
-    no_valid = not any(file.spec for file in files)
+    no_valid = not (any(file.spec for file in files) if any_valid is None else any_valid)
     blocked = bool(removed) and no_valid and not allow_empty
     return Plan(added, changed, [] if blocked else removed, invalid, unchanged, blocked)
 
@@ -181,59 +328,69 @@ def diff(old: Any, new: Any, prefix: str = "") -> list[DiffEntry]:
     return [] if old == new else [DiffEntry(prefix, old, new)]
 
 
-def apply(result: Plan, state: StateStore, now: datetime) -> None:
-    """Write the plan: new and changed specs, recorded errors, removed tasks."""
-    for file in result.added:
-        _put(state, file, None, now)
-    for file, before, _ in result.changed:
-        _put(state, file, before, now)
-    for file, known in result.unchanged:
-        if known.error is not None or str(file.path) != known.path:
-            _put(state, file, known, now)
-    for file, maybe in result.invalid:
-        _record_error(state, file, maybe, now)
-    for task in result.removed:
-        state.put_task(_replace(task, removed=True, updated=now))
+def apply(result: Plan, state: StateStore, now: datetime) -> list[TaskState]:
+    """Write the plan in one transaction: new and changed specs, recorded errors, removed
+    tasks. Returns the rows written."""
+    rows = [_row(file, None, now) for file in result.added]
+    rows += [_row(file, before, now) for file, before, _ in result.changed]
+    rows += [
+        _row(file, known, now)
+        for file, known in result.unchanged
+        if known.error is not None or str(file.path) != known.path
+    ]
+    rows += [
+        _error_row(file, maybe, now)
+        for file, maybe in result.invalid
+        if not _error_recorded(file, maybe)
+    ]
+    rows += [_replace(task, removed=True, updated=now) for task in result.removed]
+    if rows:
+        state.put_tasks(rows)
+    return rows
 
 
-def _put(state: StateStore, file: FileTask, previous: TaskState | None, now: datetime) -> None:
+def _row(file: FileTask, previous: TaskState | None, now: datetime) -> TaskState:
     assert file.spec is not None
-    state.put_task(
-        TaskState(
-            task_id=file.task_id,
-            spec=file.canonical,
-            spec_hash=file.spec_hash,
-            path=str(file.path),
-            error=None,
-            enabled=file.spec.enabled,
-            first_seen=previous.first_seen if previous else now,
-            updated=now,
-            evaluated_until=previous.evaluated_until if previous else now,
-        )
+    return TaskState(
+        task_id=file.task_id,
+        spec=file.canonical,
+        spec_hash=file.spec_hash,
+        path=str(file.path),
+        error=None,
+        enabled=file.spec.enabled,
+        first_seen=previous.first_seen if previous else now,
+        updated=now,
+        evaluated_until=_evaluated_until(previous, now),
     )
 
 
-def _record_error(
-    state: StateStore, file: FileTask, previous: TaskState | None, now: datetime
-) -> None:
-    if (
+def _evaluated_until(previous: TaskState | None, now: datetime) -> datetime | None:
+    """A disabled task considers no fires: enabled again, it starts from now, not with the
+    fires it would have had while disabled."""
+    if previous is None or not previous.enabled:
+        return now
+    return previous.evaluated_until
+
+
+def _error_recorded(file: FileTask, previous: TaskState | None) -> bool:
+    return (
         previous is not None
         and previous.error == file.first_error
         and previous.path == str(file.path)
-    ):
-        return
-    state.put_task(
-        TaskState(
-            task_id=file.task_id,
-            spec=previous.spec if previous else None,
-            spec_hash=previous.spec_hash if previous else None,
-            path=str(file.path),
-            error=file.first_error,
-            enabled=previous.enabled if previous else False,
-            first_seen=previous.first_seen if previous else now,
-            updated=now,
-            evaluated_until=previous.evaluated_until if previous else now,
-        )
+    )
+
+
+def _error_row(file: FileTask, previous: TaskState | None, now: datetime) -> TaskState:
+    return TaskState(
+        task_id=file.task_id,
+        spec=previous.spec if previous else None,
+        spec_hash=previous.spec_hash if previous else None,
+        path=str(file.path),
+        error=file.first_error,
+        enabled=previous.enabled if previous else False,
+        first_seen=previous.first_seen if previous else now,
+        updated=now,
+        evaluated_until=previous.evaluated_until if previous else now,
     )
 
 

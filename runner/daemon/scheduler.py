@@ -4,33 +4,42 @@ Time comes only from the injected Clock. `tick()` does one pass and returns when
 thing is due; `run_forever()` sleeps on an Event until then or until a file event or signal
 wakes it, so an idle daemon does no work at all between fires (no busy polling).
 
+Work follows what changed. The daemon keeps the state's task rows in memory (`known`, read
+once at start and on SIGHUP, then updated as it writes them) and each task's next fire in a
+heap (`due`): a file edit re-reads that file, writes that task's row and computes that task's
+next fire; a tick evaluates only the tasks that are due. All next fires are computed at
+start, before the `ready` event.
+
 Each fire is claimed with `INSERT ... ON CONFLICT DO NOTHING` on (task id, scheduled_for):
 when several daemons share a state, exactly one of them runs it; losing a claim is normal and
-silent. Fires that are not run (missed by the policy, or skipped because the task is still
-running) are claimed the same way and logged once in `<logs_dir>/<task>/fires.jsonl`.
+silent. A tick claims all its due fires before it starts any run, so that runs starting do
+not delay the claims of other tasks. Fires that are not run (missed by the policy, or skipped
+because the task is still running) are claimed the same way and logged once in
+`<logs_dir>/<task>/fires.jsonl`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Collection
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from runner.clock import Clock
 from runner.commands.config import Workspace, load_workspace, open_state_store, open_store
 from runner.commands.gitinfo import git_commit
+from runner.daemon.due import DueQueue
 from runner.daemon.events import EventSink
-from runner.daemon.reconcile import Scanner, apply, live_spec, plan
+from runner.daemon.reconcile import FileTask, Plan, Scanner, apply, live_spec, plan
 from runner.errors import RunnerError
 from runner.runs.engine import (
-    LEASE,
     CancelToken,
     Environment,
     RunOutcome,
@@ -39,16 +48,23 @@ from runner.runs.engine import (
     close_expired,
     execute,
 )
+from runner.runs.ids import iso_ms
 from runner.runs.log import log_fire
 from runner.runs.notify import Notifier
-from runner.schedule import fires_between, next_fires, task_zone
-from runner.schedule.missed import due_fires
+from runner.schedule import task_zone
+from runner.schedule.fires import Timetable, timetable
+from runner.schedule.missed import Due, due_fires
 from runner.spec.task import AnyTask
 from runner.state.base import DAEMON_HEARTBEAT, FireRecord, RunRecord, TaskState, Trigger
 
 HEARTBEAT = DAEMON_HEARTBEAT
 FireKind = Literal["schedule", "at"]
 MAX_SLEEP = 60.0
+MAX_CLOCK_SKEW = 2.0  # seconds between a replica's clock and the database's
+
+
+class ClockSkew(RunnerError):
+    """This host's clock is too far from the database's to run beside other replicas."""
 
 
 @dataclass
@@ -60,24 +76,54 @@ class LiveRun:
     run_id: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Scheduled:
-    """A task in the live schedule: the spec it runs with, its state row, and its next fire
-    (`unevaluated` until the first pass after loading, which catches up on missed fires)."""
+    """A task in the live schedule: the spec it runs with (its last-known-good one), that
+    spec's hash and its timetable. Its state row is in `Daemon.known`, its next fire in
+    `Daemon.due`."""
 
-    state: TaskState
     spec: AnyTask
-    next_due: datetime | None = None
-    unevaluated: bool = True
+    spec_hash: str
+    table: Timetable | None
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What a tick decided for one task's due fires, before claiming them."""
+
+    task_id: str
+    entry: Scheduled
+    kind: FireKind
+    due: Due
+
+    def records(self, daemon_id: str, stamp: datetime) -> list[FireRecord]:
+        """The claims: dropped fires as missed, then those to run (the order of `_claim`)."""
+        spec_hash, kind = self.entry.spec_hash, self.kind
+        missed = [
+            FireRecord(
+                self.task_id, instant, stamp, daemon_id, "missed", spec_hash, None, why, kind
+            )
+            for instant, why in self.due.dropped
+        ]
+        run = [
+            FireRecord(self.task_id, instant, stamp, daemon_id, "run", spec_hash, kind=kind)
+            for instant, _ in self.due.run
+        ]
+        return missed + run
+
+
+Claimed = tuple[str, AnyTask, list[tuple[datetime, str]]]  # task, spec, (instant, trigger)
 
 
 @dataclass
 class DaemonOptions:
     config: str | None
     cwd: Path
-    heartbeat: timedelta = HEARTBEAT
-    debounce: float = 0.15
-    lease: timedelta = LEASE
+    # None: every third of the lease, at most every HEARTBEAT
+    heartbeat: timedelta | None = None
+    # the quiet time that ends a burst of file events (an editor's save, a git checkout)
+    debounce: float = 0.1
+    lease: timedelta | None = None  # None: runner.yaml's `lease`
     daemon_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     )
@@ -87,25 +133,33 @@ class Daemon:
     def __init__(
         self, options: DaemonOptions, clock: Clock, events: EventSink | None = None
     ) -> None:
-        self.options = options
         self.clock = clock
         self.id = options.daemon_id
         self.events = events or EventSink(self.id, clock.now)
         self.workspace = load_workspace(options.config, options.cwd)
         self._require_valid_config()
+        lease = options.lease or self.workspace.config.model.lease
+        heartbeat = options.heartbeat or min(HEARTBEAT, lease / 3)
+        self.options = replace(options, lease=lease, heartbeat=heartbeat)
+        self.lease, self.heartbeat = lease, heartbeat
         self.state = open_state_store(self.workspace.config)
         self.scanner = Scanner()
+        self.known: dict[str, TaskState] = {}  # the state's task rows, as last written
         self.schedule: dict[str, Scheduled] = {}
-        self.live: dict[tuple[str, datetime], LiveRun] = {}
+        self.due = DueQueue()
+        self.live: dict[str, dict[datetime, LiveRun]] = {}  # by task, then scheduled time
         self.pool = ThreadPoolExecutor(max_workers=self.workspace.config.model.max_parallel_runs)
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.dirty = True
         self.force_rescan = False
+        self._changed: set[str] | None = None  # files the watcher named; None: rescan all
+        self._changes_lock = threading.Lock()
         self._last_event = 0.0
         self._last_heartbeat: datetime | None = None
         self._context: tuple[tuple[str, int, int], ...] = ()
-        self._reconciled_once = False
+        self._zone = self.workspace.config.model.timezone
+        self._loaded = False
         self._lock = threading.Lock()
         self.git_commit = git_commit(self.workspace.config.tasks_dir)
 
@@ -117,13 +171,38 @@ class Daemon:
     # lifecycle
 
     def start(self) -> None:
+        """Register, reconcile every file, close runs whose process died, and compute every
+        task's next fire; then report `ready`."""
         from runner.state.base import DaemonRecord
 
-        now = self.clock.now()
+        self._check_clock()
+        now = self.clock.now()  # rows written by the reconcile below are evaluated up to it
         record = DaemonRecord(self.id, socket.gethostname(), os.getpid(), now, now, self.git_commit)
         self.state.register_daemon(record)
         self.events.emit("daemon_started", f"daemon {self.id} started", git_commit=self.git_commit)
         self.reconcile()
+        self._take_over()
+        self._idle_evaluated(now)
+        self._ready()
+
+    def _check_clock(self) -> None:
+        """Replicas judge fires by their own clocks and leases by the database's: a host whose
+        clock is off would run fires early or late, or misjudge its leases."""
+        server = self.state.server_time()
+        if server is None:  # the state has no clock of its own (SQLite: one host)
+            return
+        skew = (self.clock.now() - server).total_seconds()
+        if abs(skew) > MAX_CLOCK_SKEW:
+            where = "ahead of" if skew > 0 else "behind"
+            raise ClockSkew(
+                f"this host's clock is {abs(skew):.0f} s {where} the database's (at most"
+                f" {MAX_CLOCK_SKEW:.0f} s allowed): set its time (NTP) before starting a daemon"
+            )
+
+    def _take_over(self) -> None:
+        """Close the runs whose lease ended (their process died, was paused or cut off), as
+        interrupted, and resume their tasks from the checkpoint; another replica may have
+        been faster, which close_expired tells by returning nothing for that run."""
         for run in close_expired(self.state, self.clock):
             self.events.emit(
                 "run_closed",
@@ -132,12 +211,38 @@ class Daemon:
             )
             self._resume(run)
 
+    def _idle_evaluated(self, now: datetime) -> None:
+        """Tasks with nothing due are evaluated up to now: recorded once, at start."""
+        idle = [
+            task_id
+            for task_id, entry in self.schedule.items()
+            if entry.spec.schedule is not None
+            and _since(self.known[task_id]) < now
+            and not self._is_due(task_id, now)
+        ]
+        if idle:
+            self.state.set_evaluated_many(idle, now)
+        for task_id in idle:
+            self.known[task_id] = _evaluated(self.known[task_id], now)
+
+    def _ready(self) -> None:
+        first = self.due.first()
+        when = iso_ms(datetime.fromtimestamp(first[0], UTC)) if first else None
+        self.events.emit(
+            "ready",
+            f"{len(self.schedule)} tasks scheduled, "
+            + (f"next fire at {when} ({first[1]})" if first else "no fire ahead"),
+            tasks=len(self.schedule),
+            next_fire=when,
+        )
+
     def stop(self, reason: str = "shutdown") -> None:
         """Stop claiming; running runs finish their current batch and stop."""
         self.stopping.set()
         with self._lock:
-            for live in self.live.values():
-                live.cancel.cancel(reason)
+            for runs in self.live.values():
+                for live in runs.values():
+                    live.cancel.cancel(reason)
         self.wake.set()
 
     def close(self) -> None:
@@ -146,15 +251,24 @@ class Daemon:
         self.events.emit("daemon_stopped", f"daemon {self.id} stopped")
         self.state.close()
 
-    def notice_change(self, monotonic: float) -> None:
-        """Called by the watcher: something under the watched paths changed."""
-        self.dirty = True
+    def notice_change(self, monotonic: float, paths: Collection[str] | None = None) -> None:
+        """Called by the watcher: these files changed (None: something only a rescan of
+        everything can tell, such as a directory, a link or the configuration)."""
+        with self._changes_lock:
+            if paths is None or self._changed is None:
+                self._changed = None
+            else:
+                self._changed.update(paths)
         self._last_event = monotonic
+        self.dirty = True
         self.wake.set()
 
     def request_full_reconcile(self) -> None:
-        self.dirty = True
+        """SIGHUP: re-read every file and the state's task rows."""
+        with self._changes_lock:
+            self._changed = None
         self.force_rescan = True
+        self.dirty = True
         self.wake.set()
 
     def run_forever(self) -> None:
@@ -182,39 +296,109 @@ class Daemon:
             self.reconcile()
         now = self.clock.now()
         if not self.stopping.is_set():
-            evaluated = [t for t in sorted(self.schedule) if self._evaluate(t, now)]
-            if evaluated:
-                self.state.set_evaluated_many(evaluated, now)
+            self._evaluate_due(now)
         self._heartbeats(now)
         return self._seconds_to_next(now)
 
     def reconcile(self) -> None:
         self.dirty = False
+        with self._changes_lock:
+            changed, self._changed = self._changed, set()
         now = self.clock.now()
+        task_ids = None
+        if changed is not None and self._loaded and not self.force_rescan:
+            task_ids = self.scanner.rescan(changed, self.workspace, now)
+        if task_ids is None:
+            result = self._plan_everything(now)
+        else:
+            files = self.scanner.files(task_ids, self.workspace)
+            known = [self.known[task_id] for task_id in task_ids if task_id in self.known]
+            allow_empty = self.workspace.config.model.allow_empty
+            result = plan(files, known, allow_empty=allow_empty, any_valid=self.scanner.any_valid())
+        self._apply(self._from_now_when_idle(result, now), now)
+        if task_ids is None:
+            self._schedule_kept()
+        self._report(result)
+
+    def _plan_everything(self, now: datetime) -> Plan:
+        """A walk of the tasks directory against every known task (at start, on SIGHUP, and
+        for changes a named rescan cannot handle)."""
+        self._reload_workspace()
+        context = _context_stamp(self.workspace)
+        force = self.force_rescan or context != self._context
+        files = self.scanner.scan(self.workspace, now, force=force)
+        if self.force_rescan or not self._loaded:
+            self.known = {task.task_id: task for task in self.state.tasks()}
+            self.schedule, self.due = {}, DueQueue()
+        self.force_rescan, self._context, self._loaded = False, context, True
+        if self.workspace.config.model.timezone != self._zone:
+            self._zone = self.workspace.config.model.timezone
+            self.schedule, self.due = {}, DueQueue()  # every timetable changes
+        allow_empty = self.workspace.config.model.allow_empty
+        return plan(files, self.known.values(), allow_empty=allow_empty)
+
+    def _reload_workspace(self) -> None:
         workspace = load_workspace(self.options.config, self.options.cwd)
         broken = [
             f
             for f in (workspace.config_file, workspace.datamodel_file)
             if f is not None and f.errors
         ]
-        if broken:
-            first = broken[0]
-            self.events.emit(
-                "config_error",
-                f"{first.path}:{first.errors[0]}; keeping the previous configuration",
-                level="error",
-            )
-        else:
+        if not broken:
             self.workspace = workspace
-        context = _context_stamp(self.workspace)
-        force = self.force_rescan or context != self._context
-        self.force_rescan, self._context = False, context
-        files = self.scanner.scan(self.workspace, now, force=force)
-        result = plan(
-            files, self.state.tasks(), allow_empty=self.workspace.config.model.allow_empty
+            return
+        first = broken[0]
+        self.events.emit(
+            "config_error",
+            f"{first.path}:{first.errors[0]}; keeping the previous configuration",
+            level="error",
         )
-        apply(result, self.state, now)
-        self._load_schedule()
+
+    def _from_now_when_idle(self, result: Plan, now: datetime) -> Plan:
+        """A scheduled task with no fire due has been evaluated up to now, so a new spec
+        applies from its next fire after now (DESIGN section 8), not from the last time it
+        ran. (At start nothing is scheduled yet: what changed meanwhile is evaluated from
+        where the state says, as before.)"""
+
+        def current(task: TaskState) -> TaskState:
+            if task.task_id not in self.schedule or self._is_due(task.task_id, now):
+                return task
+            return _evaluated(task, now)
+
+        return dataclasses.replace(
+            result,
+            changed=[(file, current(before), d) for file, before, d in result.changed],
+            invalid=[(file, before and current(before)) for file, before in result.invalid],
+        )
+
+    def _apply(self, result: Plan, now: datetime) -> None:
+        """Write the plan, then bring the in-memory rows and the schedule up to date."""
+        for row in apply(result, self.state, now):
+            self.known[row.task_id] = row
+        for file in [*result.added, *(file for file, _, _ in result.changed)]:
+            self._schedule_file(file)
+        for file, _ in result.unchanged:
+            entry = self.schedule.get(file.task_id)
+            if entry is None or entry.spec is not file.spec:  # loaded, or the file re-read
+                # the same spec: keep one copy of it, the file's
+                task = self.known[file.task_id]
+                self.known[file.task_id] = dataclasses.replace(task, spec=file.canonical)
+                self._schedule_file(file)
+        for file, before in result.invalid:
+            if before is not None and file.task_id not in self.schedule:
+                self._schedule_stored(before)  # its last-known-good spec keeps running
+        for task in result.removed:
+            self.known.pop(task.task_id, None)
+            self.schedule.pop(task.task_id, None)
+            self.due.set(task.task_id, None)
+
+    def _schedule_kept(self) -> None:
+        """Tasks whose files are gone while removals are blocked keep running."""
+        for task_id, task in self.known.items():
+            if task_id not in self.schedule and task.spec is not None:
+                self._schedule_stored(task)
+
+    def _report(self, result: Plan) -> None:
         for file, _ in result.invalid:
             self.events.emit(
                 "file_error",
@@ -237,108 +421,145 @@ class Daemon:
             invalid=[f.task_id for f, _ in result.invalid],
         )
 
-    def _load_schedule(self) -> None:
-        """The live schedule from the state; unchanged tasks keep their entry (and cache)."""
-        schedule: dict[str, Scheduled] = {}
-        for task in self.state.tasks():
-            kept = self.schedule.get(task.task_id)
-            if kept is not None and kept.state.spec_hash == task.spec_hash:
-                schedule[task.task_id] = Scheduled(task, kept.spec, kept.next_due, kept.unevaluated)
-                continue
-            try:
-                spec = live_spec(task)
-            except ValueError as exc:  # a last-known-good spec the code no longer accepts
-                self.events.emit(
-                    "file_error", f"{task.task_id}: stored spec invalid: {exc}", level="error"
-                )
-                continue
-            if spec is not None:
-                schedule[task.task_id] = Scheduled(task, spec)
-        self.schedule = schedule
+    # the schedule
+
+    def _schedule_file(self, file: FileTask) -> None:
+        assert file.spec is not None and file.spec_hash is not None
+        self._schedule(file.task_id, file.spec, file.spec_hash)
+
+    def _schedule_stored(self, task: TaskState) -> None:
+        try:
+            spec = live_spec(task)
+        except ValueError as exc:  # a last-known-good spec the code no longer accepts
+            self.events.emit(
+                "file_error", f"{task.task_id}: stored spec invalid: {exc}", level="error"
+            )
+            return
+        if spec is not None:
+            self._schedule(task.task_id, spec, task.spec_hash or spec.spec_hash())
+
+    def _schedule(self, task_id: str, spec: AnyTask, spec_hash: str) -> None:
+        table = timetable(spec.schedule, task_id, self._zone) if spec.schedule else None
+        self.schedule[task_id] = Scheduled(spec, spec_hash, table)
+        self.due.set(task_id, self._next_due(task_id))
+
+    def _next_due(self, task_id: str) -> datetime | None:
+        """When the task is next to be evaluated: its first fire after the instant it was
+        evaluated up to (at or before now after a downtime: then it catches up)."""
+        entry, task = self.schedule[task_id], self.known[task_id]
+        schedule = entry.spec.schedule
+        if schedule is None or entry.table is None or not entry.spec.enabled:
+            return None
+        since = _since(task)
+        if schedule.at is None:
+            return entry.table.next_after(since)
+        if self.state.has_at_fire(task_id):
+            return None
+        if schedule.at == "now":
+            return max(task.first_seen, since)
+        at = _aware_at(schedule.at, schedule, self._zone)
+        return at if at > task.first_seen and at > since else None
+
+    def _is_due(self, task_id: str, now: datetime) -> bool:
+        when = self.due.when(task_id)
+        return when is not None and when <= now.timestamp()
 
     # fires
 
-    def _evaluate(self, task_id: str, now: datetime) -> bool:
-        """Claim and start the task's due fires; True when it was evaluated up to `now`."""
-        entry = self.schedule[task_id]
-        spec, task = entry.spec, entry.state
-        since = task.evaluated_until or task.first_seen
-        if spec.schedule is None or now <= since:
+    def _evaluate_due(self, now: datetime) -> None:
+        """Decide the fires of every due task, claim them all in one transaction, then do
+        the bookkeeping and start the runs: nothing but deciding delays the claims."""
+        decided: list[Decided] = []
+        shared: dict[tuple[Timetable, datetime], list[datetime]] = {}
+        evaluated = [
+            task_id
+            for task_id in sorted(self.due.pop_due(now))
+            if self._decide(task_id, now, decided, shared)
+        ]
+        claimed = self._claim(decided) if decided else []
+        for task_id in evaluated:
+            self.known[task_id] = _evaluated(self.known[task_id], now)
+            self.due.set(task_id, self._next_due(task_id))
+        if evaluated:
+            self.state.set_evaluated_many(evaluated, now)
+        for task_id, spec, fires in claimed:
+            self._dispatch(task_id, spec, fires)
+
+    def _decide(
+        self,
+        task_id: str,
+        now: datetime,
+        decided: list[Decided],
+        shared: dict[tuple[Timetable, datetime], list[datetime]],
+    ) -> bool:
+        """Decide the task's due fires (adding them to `decided`); True when it is to be
+        evaluated up to `now`. Tasks with the same timetable evaluated from the same instant
+        share the computation of their fires (`shared`, for this tick)."""
+        entry, task = self.schedule.get(task_id), self.known.get(task_id)
+        if entry is None or task is None or entry.spec.schedule is None:
             return False
-        upcoming = entry.next_due
-        if upcoming is not None and now < upcoming and not entry.unevaluated:
-            return False  # nothing due: no schedule computation, no state write
-        if spec.enabled:
-            fires, kind = self._fires(task, spec, since, now)
+        since = _since(task)
+        if now < since:  # the clock went back: wait for it
+            self.due.set(task_id, since)
+            return False
+        schedule = entry.spec.schedule
+        if entry.spec.enabled:
+            fires, kind = self._fires(task, entry, since, now, shared)
             due = due_fires(
                 fires,
                 now=now,
-                missed=spec.schedule.missed,
-                max_lateness=spec.schedule.max_lateness,
-                max_catchup=spec.schedule.max_catchup,
+                missed=schedule.missed,
+                max_lateness=schedule.max_lateness,
+                max_catchup=schedule.max_catchup,
             )
-            for instant, reason in due.dropped:
-                self._drop(task_id, spec, instant, reason, now, kind)
-            claimed = [
-                (instant, trigger)
-                for instant, trigger in due.run
-                if self._claim(task_id, spec, instant, trigger, now, kind)
-            ]
-            self._dispatch(task_id, spec, claimed)
-        self.schedule[task_id] = Scheduled(
-            _with_evaluated(task, now), spec, self._next_due(task_id, spec, now), False
-        )
+            if due.run or due.dropped:
+                decided.append(Decided(task_id, entry, kind, due))
         return True
 
-    def _next_due(self, task_id: str, spec: AnyTask, now: datetime) -> datetime | None:
-        """When the task has a fire next (cached, so idle ticks compute nothing)."""
-        schedule = spec.schedule
-        if schedule is None or not spec.enabled:
-            return None
-        zone = self.workspace.config.model.timezone
-        if schedule.at is not None:
-            if self.state.has_at_fire(task_id):
-                return None
-            return now if schedule.at == "now" else _aware_at(schedule.at, schedule, zone)
-        found = next_fires(schedule, task_id, after=now, count=1, default_timezone=zone)
-        return found[0] if found else None
-
     def _fires(
-        self, task: TaskState, spec: AnyTask, since: datetime, now: datetime
+        self,
+        task: TaskState,
+        entry: Scheduled,
+        since: datetime,
+        now: datetime,
+        shared: dict[tuple[Timetable, datetime], list[datetime]],
     ) -> tuple[list[datetime], FireKind]:
-        schedule = spec.schedule
-        assert schedule is not None
-        zone = self.workspace.config.model.timezone
+        schedule = entry.spec.schedule
+        assert schedule is not None and entry.table is not None
         if schedule.at is None:
-            return list(
-                fires_between(schedule, task.task_id, start=since, end=now, default_timezone=zone)
-            ), "schedule"
+            key = (entry.table, since)
+            if key not in shared:
+                shared[key] = list(entry.table.between(since, now))
+            return shared[key], "schedule"
         if self.state.has_at_fire(task.task_id):
             return [], "at"
         if schedule.at == "now":
             return [task.first_seen], "at"
-        at = (
-            schedule.at
-            if schedule.at.tzinfo
-            else schedule.at.replace(tzinfo=task_zone(schedule, zone))
-        )
+        at = _aware_at(schedule.at, schedule, self._zone)
         # an `at` already past when the task was first seen never fires (runner check warns)
         return ([at] if task.first_seen < at <= now and at > since else []), "at"
 
-    def _drop(
-        self,
-        task_id: str,
-        spec: AnyTask,
-        instant: datetime,
-        reason: str,
-        now: datetime,
-        kind: FireKind,
-    ) -> None:
-        fire = FireRecord(
-            task_id, instant, now, self.id, "missed", spec.spec_hash(), detail=reason, kind=kind
-        )
-        if not self.state.claim_fire(fire):
-            return
+    def _claim(self, decided: list[Decided]) -> list[Claimed]:
+        """Claim every decided fire in one transaction: the dropped ones as missed, the
+        others to run. Returns, per task, the fires that are ours to run."""
+        stamp = self.clock.now()
+        fires = [fire for decision in decided for fire in decision.records(self.id, stamp)]
+        ours = iter(self.state.claim_fires(fires))
+        committed = self.clock.now().isoformat()
+        claimed: list[Claimed] = []
+        for decision in decided:
+            for instant, reason in decision.due.dropped:
+                if next(ours):
+                    self._dropped(decision, instant, reason)
+            mine = [(instant, trigger) for instant, trigger in decision.due.run if next(ours)]
+            for instant, trigger in mine:
+                self._claimed(decision.task_id, instant, trigger, committed)
+            if mine:
+                claimed.append((decision.task_id, decision.entry.spec, mine))
+        return claimed
+
+    def _dropped(self, decision: Decided, instant: datetime, reason: str) -> None:
+        task_id, spec = decision.task_id, decision.entry.spec
         policy = spec.schedule.missed if spec.schedule else None
         message = f"fire at {instant.isoformat()} not run: {reason}"
         log_fire(
@@ -359,26 +580,15 @@ class Daemon:
             scheduled_for=instant.isoformat(),
         )
 
-    def _claim(
-        self,
-        task_id: str,
-        spec: AnyTask,
-        instant: datetime,
-        trigger: str,
-        now: datetime,
-        kind: FireKind,
-    ) -> bool:
-        fire = FireRecord(task_id, instant, now, self.id, "run", spec.spec_hash(), kind=kind)
-        if not self.state.claim_fire(fire):
-            return False  # another daemon has it: normal, silent
+    def _claimed(self, task_id: str, instant: datetime, trigger: str, committed: str) -> None:
         self.events.emit(
             "fire_claimed",
             f"{task_id}: fire at {instant.isoformat()} claimed",
             task=task_id,
             scheduled_for=instant.isoformat(),
             trigger=trigger,
+            committed=committed,
         )
-        return True
 
     def _dispatch(self, task_id: str, spec: AnyTask, fires: list[tuple[datetime, str]]) -> None:
         """Start the claimed fires of one task: in order, one after another (catch-ups of
@@ -413,8 +623,18 @@ class Daemon:
 
     def _running_of(self, task_id: str) -> list[LiveRun]:
         with self._lock:
-            local = [live for live in self.live.values() if live.task_id == task_id]
-        return local
+            return list(self.live.get(task_id, {}).values())
+
+    def _all_running(self) -> list[LiveRun]:
+        with self._lock:
+            return [live for runs in self.live.values() for live in runs.values()]
+
+    def _forget(self, live: LiveRun) -> None:
+        with self._lock:
+            runs = self.live.get(live.task_id, {})
+            runs.pop(live.scheduled_for, None)
+            if not runs:
+                self.live.pop(live.task_id, None)
 
     def _start(
         self,
@@ -429,7 +649,7 @@ class Daemon:
         with self._lock:
             for instant, trigger in fires:
                 live = LiveRun(task_id, instant, CancelToken())
-                self.live[(task_id, instant)] = live
+                self.live.setdefault(task_id, {})[instant] = live
                 runs.append((live, instant if scheduled else None, trigger))
         future = self.pool.submit(self._run_in_order, spec, runs, replacing)
         for live, _, _ in runs:
@@ -444,8 +664,7 @@ class Daemon:
         outcome = None
         for index, (live, instant, trigger) in enumerate(runs):
             if self.stopping.is_set() and index > 0:
-                with self._lock:
-                    self.live.pop((live.task_id, live.scheduled_for), None)
+                self._forget(live)
                 continue
             outcome = self._run(live, spec, instant, trigger, replacing if index == 0 else [])
         return outcome
@@ -485,7 +704,7 @@ class Daemon:
             mappings_dir=config.mappings_dir,
             timezone=config.model.timezone,
             retention=config.model.retention,
-            lease=self.options.lease,
+            lease=self.lease,
             owner=self.id,
             notify=Notifier(config, self.clock),
         )
@@ -530,10 +749,19 @@ class Daemon:
         finally:
             store.close()
             state.close()
-            with self._lock:
-                self.live.pop((live.task_id, live.scheduled_for), None)
+            self._forget(live)
             self.wake.set()
         run = outcome.run
+        if outcome.lease_lost:
+            self.events.emit(
+                "run_lease_lost",
+                f"{live.task_id}: run {run.run_id} was taken over by another process (its lease"
+                " ended); it stopped without writing more",
+                level="warning",
+                task=live.task_id,
+                run=run.run_id,
+            )
+            return outcome
         self.events.emit(
             "run_finished",
             f"{live.task_id}: run {run.run_id} {run.status}"
@@ -549,27 +777,33 @@ class Daemon:
     # heartbeats and sleep
 
     def _heartbeats(self, now: datetime) -> None:
-        if self._last_heartbeat is not None and now - self._last_heartbeat < self.options.heartbeat:
+        if self._last_heartbeat is not None and now - self._last_heartbeat < self.heartbeat:
             return
         self._last_heartbeat = now
-        self.state.daemon_heartbeat(self.id, now)
-        with self._lock:
-            runs = [live.run_id for live in self.live.values() if live.run_id]
-        for run_id in runs:
-            self.state.heartbeat(run_id, self.id, now=now, expires=now + self.options.lease)
+        try:
+            self.state.daemon_heartbeat(self.id, now)
+            for live in self._all_running():
+                if live.run_id is None:
+                    continue
+                expires = now + self.lease
+                if not self.state.heartbeat(live.run_id, self.id, now=now, expires=expires):
+                    live.cancel.cancel("lease_lost")  # taken over: it stops before writing
+            if not self.stopping.is_set():
+                self._take_over()
+        except Exception as exc:  # the state is unreachable: runs stop when their lease ends
+            self.events.emit("heartbeat_failed", f"heartbeat failed: {exc}", level="warning")
 
     def _seconds_to_next(self, now: datetime) -> float:
-        heartbeat_due = (self._last_heartbeat or now) + self.options.heartbeat
-        upcoming = [heartbeat_due]
-        upcoming += [e.next_due for e in self.schedule.values() if e.next_due is not None]
-        soonest = min(t.timestamp() for t in upcoming)
+        soonest = ((self._last_heartbeat or now) + self.heartbeat).timestamp()
+        first = self.due.first()
+        if first is not None:
+            soonest = min(soonest, first[0])
         return max(0.0, soonest - now.timestamp())
 
     def wait_for_runs(self) -> None:
         """Block until every started run has finished (tests and shutdown)."""
         while True:
-            with self._lock:
-                futures = [live.future for live in self.live.values() if live.future is not None]
+            futures = [live.future for live in self._all_running() if live.future is not None]
             if not futures:
                 return
             for future in futures:
@@ -599,10 +833,13 @@ def _aware_at(at: datetime, schedule: Any, default_timezone: str) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=task_zone(schedule, default_timezone))
 
 
-def _with_evaluated(task: TaskState, now: datetime) -> TaskState:
-    import dataclasses
+def _since(task: TaskState) -> datetime:
+    """The instant up to which the task's fires have been considered."""
+    return task.evaluated_until or task.first_seen
 
+
+def _evaluated(task: TaskState, now: datetime) -> TaskState:
+    """The row with fires considered up to `now` (never moved back)."""
+    if task.evaluated_until is not None and task.evaluated_until >= now:
+        return task
     return dataclasses.replace(task, evaluated_until=now)
-
-
-Callback = Callable[[], None]

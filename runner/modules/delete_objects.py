@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.modules.base import BatchOutcome, RunContext
+from runner.modules.base import SET_BASED_BATCH_SIZE, BatchOutcome, RunContext
 from runner.spec.task import DeleteObjectsTask
 
 
 class DeleteObjects:
+    batch_size = SET_BASED_BATCH_SIZE
+
     def start(self, ctx: RunContext) -> None:
         return None
 

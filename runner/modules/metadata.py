@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from runner.modules.base import BatchOutcome, Failure, ModuleError, RunContext
+from runner.modules.base import BATCH_SIZE, BatchOutcome, Failure, ModuleError, RunContext
 from runner.modules.set_unset_tags import resolve_tags
 from runner.spec.datamodel import FieldDef, ObjectType
 from runner.spec.files import load_mapping_file
@@ -133,6 +133,8 @@ def mapped_changes(
 
 
 class Metadata:
+    batch_size = BATCH_SIZE  # it reads each object's file
+
     def __init__(self) -> None:
         self.mapping: Mapping | None = None
         self.to_set: list[int] = []

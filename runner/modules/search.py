@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 from typing import IO, Any
 
-from runner.modules.base import BatchOutcome, RunContext
+from runner.modules.base import BATCH_SIZE, BatchOutcome, RunContext
 from runner.spec.datamodel import DataModel
 from runner.spec.task import SearchTask
 from runner.store.base import Record
@@ -59,6 +59,8 @@ def cell(value: Any) -> str:
 
 
 class Search:
+    batch_size = BATCH_SIZE  # it renders each hit's record
+
     def __init__(self) -> None:
         self.fields: list[str] = []
         self.rows: list[dict[str, str]] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.modules.base import BatchOutcome, ModuleError, RunContext
+from runner.modules.base import SET_BASED_BATCH_SIZE, BatchOutcome, ModuleError, RunContext
 from runner.spec.datamodel import DataModel
 from runner.spec.task import SetUnsetTagsTask, TagChange
 
@@ -28,6 +28,8 @@ def resolve_tags(model: DataModel, changes: list[TagChange]) -> tuple[list[int],
 
 
 class SetUnsetTags:
+    batch_size = SET_BASED_BATCH_SIZE
+
     def __init__(self) -> None:
         self.to_set: list[int] = []
         self.to_unset: list[int] = []

@@ -26,7 +26,7 @@ from typing import Any
 
 from runner.clock import Clock
 from runner.errors import RunnerError
-from runner.modules.base import BatchOutcome, Module, RunContext
+from runner.modules.base import BATCH_SIZE, BatchOutcome, Module, RunContext
 from runner.modules.registry import MODULES
 from runner.pg import LeaseLost
 from runner.runs.ids import new_run_id
@@ -36,7 +36,6 @@ from runner.spec.task import AnyTask, zone_of
 from runner.state.base import Counts, Lease, RunRecord, StateStore, Status, Trigger
 from runner.store.base import RunChange, Since, Store
 
-BATCH_SIZE = 1000
 LEASE = timedelta(seconds=60)
 # Sending mail may retry for minutes; a lease that expired meanwhile would look like a crash.
 NOTIFY_LEASE = timedelta(minutes=10)
@@ -122,7 +121,7 @@ class Environment:
     mappings_dir: Path
     timezone: str = "UTC"
     retention: Retention = field(default_factory=Retention)
-    batch_size: int = BATCH_SIZE
+    batch_size: int | None = None  # objects per batch; None: the module's own
     lease: timedelta = LEASE
     owner: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{id(object())}"
@@ -302,12 +301,14 @@ class UndoJob:
         run.log.info(
             "search_done", f"run {self.undo_of} changed {len(ids)} objects", count=len(ids)
         )
-        size = run.env.batch_size
+        size = run.batch_size
         return len(ids), (ids[i : i + size] for i in range(0, len(ids), size))
 
 
 class Undo:
     """The module of an undo run."""
+
+    batch_size = BATCH_SIZE  # a revert reads and re-indexes each object
 
     def __init__(self, changes: dict[int, RunChange]) -> None:
         self.changes = changes
@@ -423,7 +424,9 @@ class _Run:
         except Exception as exc:
             error = f"internal error: {type(exc).__name__}: {exc}"
             self._finish_module_quietly()
-            self._finished("failed", "error", error)
+            outcome = self._finished("failed", "error", error)
+            if outcome.lease_lost:  # taken over meanwhile: the failure is not ours to report
+                return outcome
             raise
         return self._finished(status, reason, error)
 
@@ -457,6 +460,12 @@ class _Run:
         if self.job.purges and not rights & {"system.purge", "system.root"}:
             raise _Stop("failed", "rights", f"purge needs system.purge, which '{user}' lacks")
 
+    @property
+    def batch_size(self) -> int:
+        spec = self.job.spec
+        wanted = spec.limits.batch_size if spec is not None else None
+        return self.env.batch_size or wanted or self.module.batch_size
+
     def _since(self, spec: AnyTask) -> Since | None:
         if not spec.search.incremental:
             return None
@@ -488,7 +497,7 @@ class _Run:
             )
             raise _Stop("failed", "max_objects", f"{count} objects matched, limit is {limit}")
         batches = self.env.store.iter_ids(
-            spec.search, batch_size=self.env.batch_size, after_id=self.record.checkpoint, **common
+            spec.search, batch_size=self.batch_size, after_id=self.record.checkpoint, **common
         )
         return count, batches
 

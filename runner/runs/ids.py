@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 RUN_ID = re.compile(r"^\d{8}T\d{9}Z-[0-9a-f]{6}$")
 
 
 def new_run_id(started: datetime) -> str:
-    utc = started.astimezone(UTC)
-    return f"{utc:%Y%m%dT%H%M%S}{utc.microsecond // 1000:03d}Z-{secrets.token_hex(3)}"
+    return f"{_stamp(started.astimezone(UTC))}-{secrets.token_hex(3)}"
 
 
-def started_of(run_id: str) -> datetime:
-    stamp = run_id.split("-", 1)[0]
-    return datetime.strptime(stamp[:-1] + "000", "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+def first_id_from(instant: datetime) -> str:
+    """A string that sorts before the ids of the runs started at or after `instant` and after
+    those of the runs started before it (ids hold the start in whole milliseconds)."""
+    utc = instant.astimezone(UTC)
+    if utc.microsecond % 1000:
+        utc += timedelta(microseconds=1000 - utc.microsecond % 1000)
+    return _stamp(utc)
+
+
+def _stamp(utc: datetime) -> str:
+    return f"{utc:%Y%m%dT%H%M%S}{utc.microsecond // 1000:03d}Z"
 
 
 def iso_ms(value: datetime) -> str:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from runner.runs.ids import RUN_ID, iso_ms, started_of
+from runner.runs.ids import RUN_ID, first_id_from, iso_ms
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -146,9 +146,9 @@ def prune(
     `keep_days` (None disables a rule); runs in `protect` (running ones) are always kept."""
     runs = sorted((p.stem for p in task_dir.glob("*.jsonl") if RUN_ID.match(p.stem)), reverse=True)
     newest = set(runs[:keep_runs]) if keep_runs is not None else set(runs)
-    recent = {
-        r for r in runs if keep_days is None or started_of(r) >= now - timedelta(days=keep_days)
-    }
+    # run ids sort by start: comparing them with the cutoff's needs no date parsing
+    cutoff = first_id_from(now - timedelta(days=keep_days)) if keep_days is not None else ""
+    recent = {r for r in runs if r >= cutoff}
     doomed = [r for r in runs if not (r in newest and r in recent) and r not in protect]
     files = [p for r in doomed for p in (task_dir / f"{r}.jsonl", task_dir / f"{r}.csv")]
     removed = [p for p in files if p.exists()]

@@ -8,10 +8,13 @@ fields combine: a cron string fires when either the day of month or the day of w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from runner.schedule.every import every_cron
-from runner.spec.cron import CronEntry
+from runner.schedule.every import every_fields
+from runner.spec.cron import CronEntry, parse_cron
 from runner.spec.task import Schedule
+
+FieldTexts = tuple[str, str, str, str, str]  # minute, hour, day of month, month, weekday
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,16 @@ class Entry:
 
 def schedule_entries(schedule: Schedule, task_id: str) -> list[Entry]:
     """The entries of a `cron` or `every` schedule; `at` has none."""
-    crons = [Entry(entry, day_or=True) for entry in schedule.cron_entries(task_id)]
-    everys = [Entry(every_cron(every), day_or=False) for every in schedule.every or []]
-    return crons + everys
+    crons = tuple(schedule.cron or ())
+    everys = tuple(every_fields(every) for every in schedule.every or ())
+    hashed = any("H" in expression for expression in crons)
+    return list(_entries(crons, everys, task_id if hashed else None))
+
+
+@lru_cache(maxsize=4096)
+def _entries(
+    crons: tuple[str, ...], everys: tuple[FieldTexts, ...], task_id: str | None
+) -> tuple[Entry, ...]:
+    """Parsed once per distinct schedule: tasks sharing one share its entries."""
+    parsed = [Entry(parse_cron(expression, task_id), day_or=True) for expression in crons]
+    return (*parsed, *(Entry(CronEntry(" ".join(f), f), day_or=False) for f in everys))

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from itertools import islice
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -31,6 +33,56 @@ def task_zone(schedule: Schedule, default_timezone: str = "UTC") -> ZoneInfo:
     return zone(schedule.timezone or default_timezone)
 
 
+@dataclass(frozen=True)
+class Timetable:
+    """A schedule made ready for repeated questions: its entries parsed and its zone found
+    once (the daemon keeps one per task). Tasks with equal timetables share one, and their
+    next fires after one instant are computed once: a cache that a reconcile of many tasks
+    with the same schedule, or a tick evaluating them together, hits for all but the first.
+    """
+
+    at: Literal["now"] | datetime | None
+    entries: tuple[Entry, ...]
+    seed: str  # the task id when an entry hashes `H` on it, else "" so that tasks share
+    tz: ZoneInfo
+
+    def fires_after(self, after: datetime) -> Iterator[datetime]:
+        """All fires strictly after the aware `after`, in order, in the task's timezone."""
+        after_utc = _utc(after, "after")
+        if self.at is not None:
+            instants: Iterable[datetime] = _at_instants(self.at, self.tz)
+        else:
+            instants = _entry_instants(self.entries, self.seed, self.tz, after_utc)
+        for instant in instants:
+            if instant > after_utc:
+                yield instant.astimezone(self.tz)
+
+    def next_after(self, after: datetime) -> datetime | None:
+        """The first fire strictly after the aware `after`, or None."""
+        return _next_after(self, _utc(after, "after"))
+
+    def between(self, start: datetime, end: datetime) -> Iterator[datetime]:
+        """All fires with start < fire <= end, in order."""
+        end_utc = _utc(end, "end")
+        for fire in self.fires_after(start):
+            if fire.astimezone(UTC) > end_utc:
+                return
+            yield fire
+
+
+def timetable(schedule: Schedule, task_id: str, default_timezone: str = "UTC") -> Timetable:
+    entries = tuple(schedule_entries(schedule, task_id))
+    hashed = any("H" in entry.cron.text for entry in entries)
+    return Timetable(
+        schedule.at, entries, task_id if hashed else "", task_zone(schedule, default_timezone)
+    )
+
+
+@lru_cache(maxsize=8192)
+def _next_after(table: Timetable, after_utc: datetime) -> datetime | None:
+    return next(table.fires_after(after_utc), None)
+
+
 def next_fires(
     schedule: Schedule,
     task_id: str,
@@ -44,7 +96,7 @@ def next_fires(
     `at: now` has no time that the file alone determines (it means "when the daemon first
     sees the task"), so it yields no fires here; the daemon handles it.
     """
-    fires = _fires(schedule, task_id, _utc(after, "after"), default_timezone)
+    fires = timetable(schedule, task_id, default_timezone).fires_after(after)
     return list(islice(fires, max(count, 0)))
 
 
@@ -57,24 +109,7 @@ def fires_between(
     default_timezone: str = "UTC",
 ) -> Iterator[datetime]:
     """All fires with start < fire <= end, in order (the daemon's missed fires after downtime)."""
-    end_utc = _utc(end, "end")
-    for fire in _fires(schedule, task_id, _utc(start, "start"), default_timezone):
-        if fire.astimezone(UTC) > end_utc:
-            return
-        yield fire
-
-
-def _fires(
-    schedule: Schedule, task_id: str, after_utc: datetime, default_timezone: str
-) -> Iterator[datetime]:
-    tz = task_zone(schedule, default_timezone)
-    if schedule.at is not None:
-        instants: Iterable[datetime] = _at_instants(schedule.at, tz)
-    else:
-        instants = _entry_instants(schedule_entries(schedule, task_id), task_id, tz, after_utc)
-    for instant in instants:
-        if instant > after_utc:
-            yield instant.astimezone(tz)
+    return timetable(schedule, task_id, default_timezone).between(start, end)
 
 
 def _at_instants(at: Literal["now"] | datetime, tz: ZoneInfo) -> list[datetime]:
@@ -86,11 +121,11 @@ def _at_instants(at: Literal["now"] | datetime, tz: ZoneInfo) -> list[datetime]:
 
 
 def _entry_instants(
-    entries: list[Entry], task_id: str, tz: ZoneInfo, after_utc: datetime
+    entries: tuple[Entry, ...], seed: str, tz: ZoneInfo, after_utc: datetime
 ) -> Iterator[datetime]:
     """UTC instants of all entries from shortly before `after_utc` on, sorted, each once."""
     start = _first_wall(after_utc, tz)
-    walls = heapq.merge(*(_tagged(entry, task_id, start) for entry in entries))
+    walls = heapq.merge(*(_tagged(entry, seed, start) for entry in entries))
     return _unique(_in_order(walls, tz))
 
 
@@ -105,8 +140,8 @@ def _first_wall(after_utc: datetime, tz: ZoneInfo) -> datetime:
     return min(now, ahead)
 
 
-def _tagged(entry: Entry, task_id: str, start: datetime) -> Iterator[tuple[datetime, bool]]:
-    for wall in wall_times(entry, task_id, start):
+def _tagged(entry: Entry, seed: str, start: datetime) -> Iterator[tuple[datetime, bool]]:
+    for wall in wall_times(entry, seed, start):
         yield wall, entry.fixed_time
 
 

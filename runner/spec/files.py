@@ -6,6 +6,7 @@ positions, so valid files (the common case in CI) pay nothing for them.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +54,13 @@ class Loaded(Generic[T]):
 
 def read_text(path: Path) -> str:
     """The file's text; raises YamlSyntaxError (at 1:1) for what cannot be read as text."""
-    if path.is_dir():
+    try:
+        mode: int | None = path.stat().st_mode  # one stat: the daemon reads 10,000s of files
+    except OSError:
+        mode = None  # missing or not accessible: opening it tells which
+    if mode is not None and stat.S_ISDIR(mode):
         raise YamlSyntaxError("is a directory, not a file")
-    if path.exists() and not path.is_file():  # opening a FIFO would wait for a writer forever
+    if mode is not None and not stat.S_ISREG(mode):  # a FIFO would wait for a writer forever
         raise YamlSyntaxError("is not a regular file (a FIFO, socket or device)")
     try:
         with path.open("rb") as handle:

@@ -139,6 +139,8 @@ class Schedule(BaseModel):
 class Limits(BaseModel):
     model_config = STRICT_FROZEN
     max_objects: StrictInt | None = Field(None, ge=1)
+    # objects per batch (one transaction and checkpoint each); None: the module's own size
+    batch_size: StrictInt | None = Field(None, ge=1, le=100_000)
 
 
 class Email(BaseModel):
@@ -208,9 +210,13 @@ class _Task(BaseModel):
 
     def spec_hash(self) -> str:
         """sha256 of the canonical JSON of the validated spec (defaults applied)."""
-        data = self.model_dump(mode="json", by_alias=True)
-        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return canonical_hash(self.model_dump(mode="json", by_alias=True))
+
+
+def canonical_hash(data: dict[str, Any]) -> str:
+    """The spec hash of a spec already dumped as JSON values (`model_dump(mode="json")`)."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class DeleteObjectsTask(_Task):

@@ -276,6 +276,11 @@ class StateStore(Protocol):
         """`INSERT ... ON CONFLICT DO NOTHING` on (task id, scheduled_for): True if ours."""
         ...
 
+    def claim_fires(self, fires: Sequence[FireRecord]) -> list[bool]:
+        """`claim_fire` for many, committed together in one transaction (fires due at
+        one instant); for each fire, whether it is ours."""
+        ...
+
     def set_fire_run(self, task_id: str, scheduled_for: datetime, run_id: str) -> None: ...
 
     def set_fire_outcome(

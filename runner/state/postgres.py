@@ -331,23 +331,14 @@ class PostgresState:
     # fires
 
     def claim_fire(self, fire: FireRecord) -> bool:
-        row = self._row(
-            """INSERT INTO state_fires (task_id, scheduled_for, claimed_at, claimed_by, outcome,
-                   spec_hash, run_id, detail, kind) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-               ON CONFLICT (task_id, scheduled_for) DO NOTHING RETURNING 1 AS ours""",
-            (
-                fire.task_id,
-                fire.scheduled_for,
-                fire.claimed_at,
-                fire.claimed_by,
-                fire.outcome,
-                fire.spec_hash,
-                fire.run_id,
-                fire.detail,
-                fire.kind,
-            ),
-        )
-        return row is not None
+        return self.claim_fires([fire])[0]
+
+    def claim_fires(self, fires: Sequence[FireRecord]) -> list[bool]:
+        with self.pool.connection() as conn, conn.transaction():
+            return [
+                conn.execute(CLAIM_FIRE, _fire_params(fire)).fetchone() is not None
+                for fire in fires
+            ]
 
     def set_fire_run(self, task_id: str, scheduled_for: datetime, run_id: str) -> None:
         self._write(
@@ -515,6 +506,25 @@ def _daemon(row: dict[str, Any]) -> DaemonRecord:
 
 
 # connections, schema versions, migrations
+
+
+CLAIM_FIRE = """INSERT INTO state_fires (task_id, scheduled_for, claimed_at, claimed_by, outcome,
+        spec_hash, run_id, detail, kind) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (task_id, scheduled_for) DO NOTHING RETURNING 1 AS ours"""
+
+
+def _fire_params(fire: FireRecord) -> tuple[Any, ...]:
+    return (
+        fire.task_id,
+        fire.scheduled_for,
+        fire.claimed_at,
+        fire.claimed_by,
+        fire.outcome,
+        fire.spec_hash,
+        fire.run_id,
+        fire.detail,
+        fire.kind,
+    )
 
 
 PUT_TASK = """INSERT INTO state_tasks (task_id, spec, spec_hash, path, error, enabled,

@@ -421,6 +421,16 @@ class SqliteState:
             == 1
         )
 
+    def claim_fires(self, fires: Sequence[FireRecord]) -> list[bool]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            ours = [self.claim_fire(fire) for fire in fires]
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return ours
+
     def set_fire_run(self, task_id: str, scheduled_for: datetime, run_id: str) -> None:
         self._write(
             "UPDATE fires SET run_id = ? WHERE task_id = ? AND scheduled_for = ?",

@@ -85,7 +85,7 @@ from runner.store.sqlite_rows import (
     record_of,
 )
 from runner.store.sqlite_schema import SCHEMA_VERSION, load_catalog, migrate, schema_version
-from runner.store.targets import Current, Target, finished, live, refused, revert_plan
+from runner.store.targets import Current, Target, finished, live, refused, revert_plan, written
 from runner.store.text import text_matches
 
 BUSY_TIMEOUT_MS = 30_000
@@ -422,17 +422,34 @@ class SqliteStore:
     ) -> WriteResult:
         adding, removing = self._tag_plan(sorted(set(set_ids)), sorted(set(unset_ids)))
         actor = self.actor(user)
+        tags = {"set": json.dumps(adding), "remove": json.dumps(removing)}
         with self._transaction(write=True, dry_run=dry_run) as conn:
-            candidates, result = live(self._classify(ids, actor, "write"), need_tags=True)
-            self._target(candidates)
-            tags = {"set": json.dumps(adding), "remove": json.dumps(removing)}
-            changed = [row[0] for row in conn.execute(sql.TAGS_TO_CHANGE, tags)]
-            self._target(changed)
+            left = self._target_changes(ids, sql.TAGS_LEFT_ALONE, actor, "write", tags)
             conn.execute(sql.SNAPSHOT)
             conn.execute(sql.REMOVE_TAGS, (tags["remove"],))
             conn.execute(sql.ADD_TAGS, (tags["set"],))
             self._bump("update", actor, now, run_id, comment)
-        return finished(result, changed, candidates)
+            return written(self._target_ids(), left)
+
+    def _target_changes(
+        self,
+        ids: Iterable[int],
+        left_alone: str,
+        actor: Actor,
+        right: Right,
+        params: Mapping[str, Any],
+    ) -> list[tuple[int, str]]:
+        """Make temp.w_ids the `ids` the write changes; the others, with the reason
+        (`left_alone`, a LEFT_ALONE query), are returned."""
+        self._target(ids)
+        rights = {"root": actor.root, "user": actor.id, "level": RIGHT_ORDER[right]}
+        left = self.conn.execute(left_alone, {**rights, **params}).fetchall()
+        if left:
+            self.conn.execute(sql.UNTARGET, (json.dumps([row[0] for row in left]),))
+        return left
+
+    def _target_ids(self) -> list[int]:
+        return [row[0] for row in self.conn.execute(sql.TARGET_IDS)]
 
     def _tag_plan(self, setting: list[int], unsetting: list[int]) -> tuple[list[int], list[int]]:
         """The tags to add and to remove: a `choice` tag removes its group's others."""
@@ -549,21 +566,12 @@ class SqliteStore:
         dry_run: bool,
     ) -> WriteResult:
         actor = self.actor(user)
+        state = {"trashed": trashed}
         with self._transaction(write=True, dry_run=dry_run) as conn:
-            targets = self._classify(ids, actor, "delete")
-            present = [t for t in targets if t.exists and t.permitted]
-            changed = [t.id for t in present if t.trashed != trashed]
-            self._target(changed)
+            left = self._target_changes(ids, sql.TRASH_LEFT_ALONE, actor, "delete", state)
             conn.execute(sql.SNAPSHOT)
-            if trashed:
-                marks = Sql("deleted_at = ?, deleted_by_run = ?", (micros(now), run_id))
-                self._bump("delete", actor, now, run_id, comment, marks)
-            else:
-                marks = Sql("deleted_at = NULL, deleted_by_run = NULL")
-                self._bump("restore", actor, now, run_id, comment, marks)
-        denied, missing = refused(targets)
-        same = tuple(t.id for t in present if t.trashed == trashed)
-        return WriteResult(tuple(changed), same, denied, missing)
+            self._bump("delete" if trashed else "restore", actor, now, run_id, comment)
+            return written(self._target_ids(), left)
 
     def purge(
         self,
@@ -647,24 +655,28 @@ class SqliteStore:
             conn.execute(statement)
         reverted = read_states(conn, f"o.id IN {sql.TARGETS}")
         self._reindex({i: (s.objecttype, s.data) for i, s in reverted.items()})
-        conn.execute(sql.BUMP.format(extra=""), (micros(now),))
+        conn.execute(sql.BUMP["update"], {"now": micros(now)})
         conn.execute(sql.LOG_REVERTS, (actor.id, micros(now), run_id, comment))
 
     def _bump(
         self,
-        operation: str,
+        operation: Operation,
         actor: Actor,
         now: datetime,
         run_id: str | None,
         comment: str | None,
-        assignments: Sql | None = None,
     ) -> None:
-        """A new version of every object in temp.w_ids, with its changelog entry."""
-        when = micros(now)
-        extra = assignments or Sql("")
-        statement = sql.BUMP.format(extra=f", {extra.text}" if extra.text else "")
-        self.conn.execute(statement, (when, *extra.params))
-        self.conn.execute(sql.LOG_CHANGES, (operation, actor.id, when, run_id, comment))
+        """A new version of every object in temp.w_ids, with its changelog entry; trashing
+        and restoring also set or clear the trash marks."""
+        params = {
+            "operation": operation,
+            "user": actor.id,
+            "now": micros(now),
+            "run": run_id,
+            "comment": comment,
+        }
+        self.conn.execute(sql.BUMP[operation], params)
+        self.conn.execute(sql.LOG_CHANGES, params)
 
     # --- import ---------------------------------------------------------------------------------
 

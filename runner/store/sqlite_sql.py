@@ -46,19 +46,47 @@ JOIN objects o ON o.id = a.object_id
 JOIN fields f ON f.id = a.field_id AND f.objecttype_id = o.objecttype_id
 WHERE a.object_id = ? AND f.name = ? AND a.idx = ?
 """
-CLASSIFY = """
-SELECT j.id, o.id IS NOT NULL, o.deleted_at IS NOT NULL, coalesce(t.has_tags, 0),
-    :root
+PERMITTED = """(:root
     OR o.pool_id IN
         (SELECT pool_id FROM user_pool_rights WHERE user_id = :user AND level >= :level)
-    OR o.objecttype_id IN
-        (SELECT objecttype_id FROM user_objecttype_rights WHERE user_id = :user AND level >= :level)
+    OR o.objecttype_id IN (SELECT objecttype_id FROM user_objecttype_rights
+        WHERE user_id = :user AND level >= :level))"""
+CLASSIFY = f"""
+SELECT j.id, o.id IS NOT NULL, o.deleted_at IS NOT NULL, coalesce(t.has_tags, 0), {PERMITTED}
 FROM (SELECT DISTINCT value AS id FROM json_each(:ids)) j
 LEFT JOIN objects o ON o.id = j.id LEFT JOIN objecttypes t ON t.id = o.objecttype_id
 ORDER BY j.id
 """
 
 # --- writes --------------------------------------------------------------------------------
+
+# The ids in temp.w_ids that a write leaves alone, by id, with the reason: `missing`, `denied`,
+# and per write `trashed`, `no_tags` or `unchanged`. Only these rows are returned (usually few),
+# so the objects a write changes cost no Python work each.
+LEFT_ALONE = f"""
+SELECT id, reason FROM (SELECT w.id, CASE
+        WHEN o.id IS NULL THEN 'missing'
+        WHEN NOT {PERMITTED} THEN 'denied'
+        {{cases}}
+    END AS reason
+    FROM temp.w_ids w LEFT JOIN objects o ON o.id = w.id
+    LEFT JOIN objecttypes t ON t.id = o.objecttype_id)
+WHERE reason IS NOT NULL ORDER BY id
+"""
+TAGS_LEFT_ALONE = LEFT_ALONE.format(
+    cases="""WHEN o.deleted_at IS NOT NULL THEN 'trashed'
+        WHEN NOT t.has_tags THEN 'no_tags'
+        WHEN (SELECT count(*) FROM object_tags x WHERE x.object_id = w.id
+                AND x.tag_id IN (SELECT value FROM json_each(:set))) = json_array_length(:set)
+            AND NOT EXISTS (SELECT 1 FROM object_tags x WHERE x.object_id = w.id
+                AND x.tag_id IN (SELECT value FROM json_each(:remove)))
+            THEN 'unchanged'"""
+)
+TRASH_LEFT_ALONE = LEFT_ALONE.format(
+    cases="WHEN (o.deleted_at IS NOT NULL) = :trashed THEN 'unchanged'"
+)
+UNTARGET = f"DELETE FROM temp.w_ids WHERE id IN {JSON_LIST}"
+TARGET_IDS = "SELECT id FROM temp.w_ids ORDER BY id"
 
 SNAPSHOT = f"""
 INSERT INTO object_versions
@@ -69,18 +97,16 @@ SELECT o.id, o.version, o.pool_id, o.owner_id, o.last_modified, o.deleted_at, o.
     o.data
 FROM objects o WHERE o.id IN {TARGETS}
 """
-BUMP = f"UPDATE objects SET version = version + 1, last_modified = ?{{extra}} WHERE id IN {TARGETS}"
+_BUMP = "UPDATE objects SET version = version + 1, last_modified = :now{marks} WHERE id IN "
+# a new version of each object in temp.w_ids, by changelog operation
+BUMP = {
+    "update": _BUMP.format(marks="") + TARGETS,
+    "delete": _BUMP.format(marks=", deleted_at = :now, deleted_by_run = :run") + TARGETS,
+    "restore": _BUMP.format(marks=", deleted_at = NULL, deleted_by_run = NULL") + TARGETS,
+}
 LOG_CHANGES = f"""
 INSERT INTO changelog (object_id, version, operation, user_id, time, run_id, comment)
-SELECT id, version, ?, ?, ?, ?, ? FROM objects WHERE id IN {TARGETS}
-"""
-TAGS_TO_CHANGE = """
-SELECT w.id FROM temp.w_ids w
-WHERE EXISTS (SELECT 1 FROM json_each(:set) s WHERE NOT EXISTS
-        (SELECT 1 FROM object_tags t WHERE t.object_id = w.id AND t.tag_id = s.value))
-    OR EXISTS (SELECT 1 FROM object_tags t WHERE t.object_id = w.id AND t.tag_id IN
-        (SELECT value FROM json_each(:remove)))
-ORDER BY w.id
+SELECT id, version, :operation, :user, :now, :run, :comment FROM objects WHERE id IN {TARGETS}
 """
 REMOVE_TAGS = f"DELETE FROM object_tags WHERE object_id IN {TARGETS} AND tag_id IN {JSON_LIST}"
 ADD_TAGS = """

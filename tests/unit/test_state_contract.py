@@ -536,6 +536,24 @@ def test_a_fire_is_claimed_once(state):
     assert len(state.fires()) == 3
 
 
+def test_fires_claimed_together_are_each_claimed_once(open_state):
+    first, second = open_state(), open_state()
+    assert first.claim_fire(make_fire("t/002", by="daemon-b"))
+    batch = [make_fire(f"t/{i:03d}") for i in range(5)]
+    assert first.claim_fires(batch) == [True, True, False, True, True]
+    assert second.claim_fires([*batch[:2], make_fire("t/009", by="daemon-b")]) == [
+        False,
+        False,
+        True,
+    ]
+    assert first.claim_fires([]) == []
+    owners = {fire.task_id: fire.claimed_by for fire in second.fires()}
+    assert owners == {f"t/00{i}": "daemon-a" for i in (0, 1, 3, 4)} | {
+        "t/002": "daemon-b",
+        "t/009": "daemon-b",
+    }
+
+
 def test_a_fire_claimed_through_one_handle_is_taken_for_another(open_state):
     first, second = open_state(), open_state()
     assert first.claim_fire(make_fire(by="daemon-a"))

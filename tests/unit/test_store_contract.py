@@ -250,6 +250,24 @@ def test_dry_run_computes_the_result_and_writes_nothing(store: Store) -> None:
     assert store.versions(1)[-1].version == 1
 
 
+def test_writes_report_each_id_once_in_id_order(store: Store) -> None:
+    # editors may delete in pool 8 (incoming), only read in pool 6 (documents)
+    load(store, image(1, pool=8, tags=(20,)), image(2, pool=6), image(3, pool=8))
+    load(store, image(4, pool=6), image(5, pool=8))
+    store.trash([4, 5], user="root", now=NOW)
+    result = store.set_tags([5, 3, 9, 1, 3, 4, 2, 1], [20], [], user="editor", now=LATER)
+    assert (result.changed, result.unchanged, result.denied) == ((3,), (1,), (2, 4))
+    assert result.skipped == (Skipped(5, "trashed"), Skipped(9, "missing"))
+    dry = store.trash([3, 9, 2, 3, 1, 5], user="editor", now=LATER, dry_run=True)
+    assert (dry.changed, dry.unchanged, dry.denied, dry.skipped) == (
+        (1, 3),
+        (5,),
+        (2,),
+        (Skipped(9, "missing"),),
+    )
+    assert store.versions(1)[-1].version == 1
+
+
 # --- fields -----------------------------------------------------------------------------------
 
 
