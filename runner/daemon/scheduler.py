@@ -37,7 +37,15 @@ from runner.commands.config import Workspace, load_workspace, open_state_store, 
 from runner.commands.gitinfo import git_commit
 from runner.daemon.due import DueQueue
 from runner.daemon.events import EventSink
-from runner.daemon.reconcile import FileTask, Plan, Scanner, apply, live_spec, plan
+from runner.daemon.reconcile import (
+    MAX_NAMED_PATHS,
+    FileTask,
+    Plan,
+    Scanner,
+    apply,
+    live_spec,
+    plan,
+)
 from runner.errors import RunnerError
 from runner.runs.engine import (
     CancelToken,
@@ -51,8 +59,7 @@ from runner.runs.engine import (
 from runner.runs.ids import iso_ms
 from runner.runs.log import log_fire
 from runner.runs.notify import Notifier
-from runner.schedule import task_zone
-from runner.schedule.fires import Timetable, timetable
+from runner.schedule import Timetable, task_zone, timetable
 from runner.schedule.missed import Due, due_fires
 from runner.spec.task import AnyTask
 from runner.state.base import DAEMON_HEARTBEAT, FireRecord, RunRecord, TaskState, Trigger
@@ -121,8 +128,10 @@ class DaemonOptions:
     cwd: Path
     # None: every third of the lease, at most every HEARTBEAT
     heartbeat: timedelta | None = None
-    # the quiet time that ends a burst of file events (an editor's save, a git checkout)
-    debounce: float = 0.1
+    # the quiet time that ends a burst of file events (an editor's save, a git checkout) ...
+    debounce: float = 0.05
+    # ... and the longer one when the burst removed a file or changed directories or links
+    settle: float = 0.15
     lease: timedelta | None = None  # None: runner.yaml's `lease`
     daemon_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -280,13 +289,27 @@ class Daemon:
                 self._debounce()
 
     def _debounce(self) -> None:
-        # a burst of file events (git checkout, an editor's save) settles before reconciling
+        """A burst of file events (an editor's save, a git checkout) settles before the
+        reconcile: `debounce` of quiet after its last event, or `settle` when the burst
+        removed a file or needs a rescan of everything. A reconcile in the middle of those
+        would unschedule tasks that come back a moment later (git replaces a file by
+        removing and re-creating it; a checkout creates and removes directories)."""
         while not self.stopping.is_set():
             quiet = self.clock.monotonic() - self._last_event
-            if quiet >= self.options.debounce:
+            needed = self._quiet_needed()
+            if quiet >= needed:
                 return
-            self.wake.wait(timeout=self.options.debounce - quiet)
+            self.wake.wait(timeout=needed - quiet)
             self.wake.clear()
+
+    def _quiet_needed(self) -> float:
+        with self._changes_lock:
+            changed = None if self._changed is None else list(self._changed)
+        if changed is None or len(changed) > MAX_NAMED_PATHS:
+            return self.options.settle
+        if all(os.path.exists(path) for path in changed):
+            return self.options.debounce
+        return self.options.settle
 
     # one pass
 

@@ -160,3 +160,18 @@ def test_enabling_a_disabled_task_does_not_catch_up_its_disabled_time(tmp_path):
     second.wait_for_runs()
     assert events(second, "fire_claimed") == events(second, "fire_missed") == []
     second.close()
+
+
+def test_a_burst_that_removed_a_file_settles_longer_than_an_edit(tmp_path):
+    root = make_repo(tmp_path, {})
+    clock = FakeClock(START)
+    d = started(root, clock, count=3)
+    d.notice_change(clock.monotonic(), watched(root, "t00.yaml"))
+    assert d._quiet_needed() == d.options.debounce
+    (root / "tasks.d/t02.yaml").unlink()  # git replaces a file: removed, then created again
+    d.notice_change(clock.monotonic(), watched(root, "t02.yaml"))
+    assert d._quiet_needed() == d.options.settle
+    d.tick()
+    d.notice_change(clock.monotonic(), None)  # a directory created or removed
+    assert d._quiet_needed() == d.options.settle
+    d.close()
