@@ -173,6 +173,11 @@ class SqliteState:
         for version in range(found + 1, SCHEMA_VERSION + 1):
             self.db.execute("BEGIN IMMEDIATE")
             try:
+                # another process opening the file at once may have applied it meanwhile
+                current = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+                if current >= version:
+                    self.db.execute("COMMIT")
+                    continue
                 MIGRATIONS[version - 1](self.db)
                 self.db.execute(f"PRAGMA user_version = {version}")
                 self.db.execute("COMMIT")
