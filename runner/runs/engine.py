@@ -42,6 +42,9 @@ NOTIFY_LEASE = timedelta(minutes=10)
 # A run writes only within this share of its lease since the last renewal; past it, it renews
 # before the next batch or stops (a lease nobody renews may be taken over when it ends).
 LEASE_SAFE_SHARE = 0.5
+# A run of fewer than this many of its module's batches takes smaller ones (of BATCH_SIZE at
+# least): it still reports progress, and can stop, along the way.
+MIN_BATCHES = 4
 
 
 class RunRefused(RunnerError):
@@ -301,7 +304,7 @@ class UndoJob:
         run.log.info(
             "search_done", f"run {self.undo_of} changed {len(ids)} objects", count=len(ids)
         )
-        size = run.batch_size
+        size = run.batch_size(len(ids))
         return len(ids), (ids[i : i + size] for i in range(0, len(ids), size))
 
 
@@ -460,11 +463,13 @@ class _Run:
         if self.job.purges and not rights & {"system.purge", "system.root"}:
             raise _Stop("failed", "rights", f"purge needs system.purge, which '{user}' lacks")
 
-    @property
-    def batch_size(self) -> int:
+    def batch_size(self, total: int) -> int:
+        """Objects per batch of a run of `total`: the environment's, the task's
+        (`limits.batch_size`), else the module's, up to a MIN_BATCHES-th of the run."""
         spec = self.job.spec
         wanted = spec.limits.batch_size if spec is not None else None
-        return self.env.batch_size or wanted or self.module.batch_size
+        own = min(self.module.batch_size, max(BATCH_SIZE, total // MIN_BATCHES))
+        return self.env.batch_size or wanted or own
 
     def _since(self, spec: AnyTask) -> Since | None:
         if not spec.search.incremental:
@@ -496,9 +501,8 @@ class _Run:
                 max_objects=limit,
             )
             raise _Stop("failed", "max_objects", f"{count} objects matched, limit is {limit}")
-        batches = self.env.store.iter_ids(
-            spec.search, batch_size=self.batch_size, after_id=self.record.checkpoint, **common
-        )
+        size, after_id = self.batch_size(count), self.record.checkpoint
+        batches = self.env.store.iter_ids(spec.search, batch_size=size, after_id=after_id, **common)
         return count, batches
 
     def _batches(self, total: int, batches: Iterator[list[int]]) -> None:

@@ -95,7 +95,7 @@ PRAGMAS = (
     "foreign_keys = ON",
     "synchronous = NORMAL",  # with WAL: consistent always, durable from the next checkpoint
     "temp_store = MEMORY",
-    "cache_size = -65536",  # 64 MiB
+    "cache_size = -131072",  # 128 MiB: a batch of 25,000 objects fits (modules.base)
 )
 
 
@@ -107,6 +107,16 @@ class Actor:
     name: str
     root: bool
     purge: bool
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """The ids `query` matched, kept by `count` in a temporary table for the batches of the same
+    search that follow it (a run's); `seen` is the file's state then (see `_seen`)."""
+
+    query: Sql
+    table: str
+    seen: tuple[int, int]
 
 
 def _text_match(body: str, mode: str, phrase: int, words: str) -> int:
@@ -124,6 +134,8 @@ class SqliteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._snapshots = count(1)
+        self._kept: _Kept | None = None
+        self._writes = 0
         self.conn = self._connect()
         found = schema_version(self.conn)
         if found > SCHEMA_VERSION:
@@ -167,6 +179,8 @@ class SqliteStore:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("ROLLBACK" if dry_run else "COMMIT")
+            if write and not dry_run:
+                self._writes += 1
 
     @property
     def catalog(self) -> Catalog:
@@ -290,9 +304,15 @@ class SqliteStore:
         timezone: str = "UTC",
         since: Since | None = None,
     ) -> int:
-        query = self.compile(request, user=user, now=now, timezone=timezone, since=since).count()
+        """Also keeps the matches: `iter_ids` of the same search right after it, with nothing
+        written in between, reads them instead of searching again (a run's guard and batches)."""
+        compiled = self.compile(request, user=user, now=now, timezone=timezone, since=since)
+        query = compiled.select_ids(ordered=False)
         with self._lock:
-            return int(self._value(query.text, *query.params))
+            self._forget_kept()
+            table = self._snapshot(query)
+            self._kept = _Kept(query, table, self._seen())
+            return int(self._value(f"SELECT count(*) FROM {table}"))
 
     def iter_ids(
         self,
@@ -306,22 +326,47 @@ class SqliteStore:
         since: Since | None = None,
     ) -> Iterator[list[int]]:
         compiled = self.compile(request, user=user, now=now, timezone=timezone, since=since)
-        return self._batches(compiled.select_ids(after_id=after_id, ordered=False), batch_size)
+        return self._batches(compiled.select_ids(ordered=False), batch_size, after_id)
 
-    def _batches(self, query: Sql, batch_size: int) -> Iterator[list[int]]:
-        # The matches are kept in a temporary table when iteration starts; batches are keyset
-        # reads of it, so the run's own writes between batches do not move them.
-        table = f"temp.snapshot_{next(self._snapshots)}"
+    def _batches(self, query: Sql, batch_size: int, after_id: int) -> Iterator[list[int]]:
+        # The matches are kept in a temporary table when iteration starts (or were, by `count`);
+        # batches are keyset reads of it, so the run's own writes between batches do not move
+        # them.
         with self._lock:
-            self.conn.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)")
-            self.conn.execute(f"INSERT INTO {table} {query.text}", query.params)
+            table = self._take_kept(query) or self._snapshot(query)
         try:
-            batch = [0]
+            batch = [after_id]
             while batch := self._next_batch(table, batch[-1], batch_size):
                 yield batch
         finally:
             with self._lock:
                 self.conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def _snapshot(self, query: Sql) -> str:
+        """A new temporary table of the ids `query` selects."""
+        table = f"temp.snapshot_{next(self._snapshots)}"
+        self.conn.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)")
+        self.conn.execute(f"INSERT INTO {table} {query.text}", query.params)
+        return table
+
+    def _seen(self) -> tuple[int, int]:
+        """Changes when anything is written to the file: by another connection (SQLite's
+        data_version) or by this store."""
+        return int(self._value("PRAGMA data_version")), self._writes
+
+    def _take_kept(self, query: Sql) -> str | None:
+        """The table of the matches `count` kept, if they are `query`'s and still current."""
+        kept = self._kept
+        if kept is None or kept.query != query or kept.seen != self._seen():
+            self._forget_kept()
+            return None
+        self._kept = None
+        return kept.table
+
+    def _forget_kept(self) -> None:
+        if self._kept is not None:
+            self.conn.execute(f"DROP TABLE IF EXISTS {self._kept.table}")
+            self._kept = None
 
     def _next_batch(self, table: str, after: int, size: int) -> list[int]:
         with self._lock:

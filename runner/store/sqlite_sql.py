@@ -108,7 +108,9 @@ LOG_CHANGES = f"""
 INSERT INTO changelog (object_id, version, operation, user_id, time, run_id, comment)
 SELECT id, version, :operation, :user, :now, :run, :comment FROM objects WHERE id IN {TARGETS}
 """
-REMOVE_TAGS = f"DELETE FROM object_tags WHERE object_id IN {TARGETS} AND tag_id IN {JSON_LIST}"
+# `+tag_id`: each object's few tags are read by the primary key, rather than each listed tag
+# looked up for every object through object_tags_tag (three times the work for four tags)
+REMOVE_TAGS = f"DELETE FROM object_tags WHERE object_id IN {TARGETS} AND +tag_id IN {JSON_LIST}"
 ADD_TAGS = """
 INSERT OR IGNORE INTO object_tags (object_id, tag_id)
 SELECT w.id, s.value FROM temp.w_ids w, json_each(?) s

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,27 @@ def test_searches_use_an_index_and_the_baseline_does_not(
     # the baseline reads every table in full: SQLite may scan a covering index's b-tree as the
     # table, but never searches one
     assert "SCAN o" in baseline and "SEARCH" not in baseline, baseline
+
+
+def test_batches_after_a_count_are_what_it_counted_unless_something_was_written(
+    sqlite_store: SqliteStore,
+) -> None:
+    load(sqlite_store, *(image(i, tags=(20,)) for i in range(1, 8)))
+    tagged = request(search=[{"type": "in", "fields": ["_tags._id"], "in": [20]}])
+
+    def count_then_batches(between: Callable[[], object]) -> tuple[int, list[list[int]]]:
+        counted = sqlite_store.count(tagged, user="root", now=NOW)
+        between()
+        return counted, list(sqlite_store.iter_ids(tagged, user="root", now=NOW, batch_size=3))
+
+    assert count_then_batches(lambda: None) == (7, [[1, 2, 3], [4, 5, 6], [7]])
+    untag = partial(sqlite_store.set_tags, unset_ids=[20], user="root", now=NOW)
+    assert count_then_batches(lambda: untag([7])) == (7, [[1, 2, 3], [4, 5, 6]])
+    other = sqlite3.connect(sqlite_store.path, isolation_level=None)
+    try:
+        forget = partial(other.execute, "DELETE FROM object_tags WHERE object_id = 6")
+        assert count_then_batches(forget) == (6, [[1, 2, 3], [4, 5]])
+    finally:
+        other.close()
+    resumed = sqlite_store.iter_ids(tagged, user="root", now=NOW, batch_size=3, after_id=2)
+    assert list(resumed) == [[3, 4, 5]]
