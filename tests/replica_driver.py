@@ -43,10 +43,12 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        while clock.now() <= end:
+        while True:  # ticks every `step` seconds, and a last one at END itself
             daemon.tick()
             daemon.wait_for_runs()
-            clock.advance(args.step)
+            if clock.now() >= end:
+                break
+            clock.advance(min(args.step, (end - clock.now()).total_seconds()))
     finally:
         daemon.close()
     runs = sum(1 for line in events.seen if line["event"] == "run_finished")
