@@ -39,7 +39,7 @@ from runner.store.base import (
     Version,
     WriteResult,
 )
-from runner.store.catalog import MAX_FIELD_ID, Catalog
+from runner.store.catalog import MAX_FIELD_ID, Actor, Catalog
 from runner.store.compiler import Compiled, Sql, Viewer, compile_search
 from runner.store.dates import micros
 from runner.store.errors import (
@@ -49,7 +49,6 @@ from runner.store.errors import (
     SchemaTooNew,
     StoreError,
     StoreNotInitialized,
-    UnknownUser,
 )
 from runner.store.importing import (
     ImportDefaults,
@@ -67,11 +66,8 @@ from runner.store.modeldiff import (
     model_problems,
 )
 from runner.store.records import (
-    ObjectState,
-    choice_conflicts,
     stored_json,
-    unknown_tags,
-    value_problem,
+    updated_data,
 )
 from runner.store.sqlite_model import apply_model
 from runner.store.sqlite_rows import (
@@ -85,7 +81,16 @@ from runner.store.sqlite_rows import (
     record_of,
 )
 from runner.store.sqlite_schema import SCHEMA_VERSION, load_catalog, migrate, schema_version
-from runner.store.targets import Current, Target, finished, live, refused, revert_plan, written
+from runner.store.targets import (
+    Current,
+    Target,
+    finished,
+    live,
+    refused,
+    revert_plan,
+    tag_plan,
+    written,
+)
 from runner.store.text import text_matches
 
 BUSY_TIMEOUT_MS = 30_000
@@ -97,16 +102,6 @@ PRAGMAS = (
     "temp_store = MEMORY",
     "cache_size = -131072",  # 128 MiB: a batch of 25,000 objects fits (modules.base)
 )
-
-
-@dataclass(frozen=True)
-class Actor:
-    """A user of the data model as writes and searches see it."""
-
-    id: int
-    name: str
-    root: bool
-    purge: bool
 
 
 @dataclass(frozen=True)
@@ -199,13 +194,7 @@ class SqliteStore:
         return self._parser
 
     def actor(self, name: str) -> Actor:
-        model = self.model
-        user = model.user_names.get(name)
-        if user is None:
-            raise UnknownUser(name)
-        rights = model.system_rights(name)
-        root = "system.root" in rights
-        return Actor(user.id, name, root, root or "system.purge" in rights)
+        return self.catalog.actor(name)
 
     def _value(self, statement: str, *params: Any) -> Any:
         return self.conn.execute(statement, params).fetchone()[0]
@@ -465,7 +454,7 @@ class SqliteStore:
         comment: str | None = None,
         dry_run: bool = False,
     ) -> WriteResult:
-        adding, removing = self._tag_plan(sorted(set(set_ids)), sorted(set(unset_ids)))
+        adding, removing = tag_plan(self.model, sorted(set(set_ids)), sorted(set(unset_ids)))
         actor = self.actor(user)
         tags = {"set": json.dumps(adding), "remove": json.dumps(removing)}
         with self._transaction(write=True, dry_run=dry_run) as conn:
@@ -496,21 +485,6 @@ class SqliteStore:
     def _target_ids(self) -> list[int]:
         return [row[0] for row in self.conn.execute(sql.TARGET_IDS)]
 
-    def _tag_plan(self, setting: list[int], unsetting: list[int]) -> tuple[list[int], list[int]]:
-        """The tags to add and to remove: a `choice` tag removes its group's others."""
-        model = self.model
-        problems = unknown_tags(model, [*setting, *unsetting]) + choice_conflicts(model, setting)
-        both = sorted(set(setting) & set(unsetting))
-        problems += [f"tag {tag} is both set and unset" for tag in both]
-        if problems:
-            raise InvalidChange("cannot change tags: " + "; ".join(problems))
-        removing = set(unsetting)
-        for tag in setting:
-            group = model.tags_by_id[tag][0]
-            if group.type == "choice":
-                removing.update(t.id for t in group.tags)
-        return setting, sorted(removing - set(setting))
-
     def update_fields(
         self,
         changes: Mapping[int, Mapping[str, Any]],
@@ -525,7 +499,7 @@ class SqliteStore:
         with self._transaction(write=True, dry_run=dry_run) as conn:
             candidates, result = live(self._classify(changes, actor, "write"), need_tags=False)
             current = read_states(conn, f"o.id IN {sql.JSON_LIST}", (json.dumps(candidates),))
-            updated = {i: self._updated(current[i], changes[i]) for i in candidates}
+            updated = {i: updated_data(self.model, current[i], changes[i]) for i in candidates}
             changed = [i for i in candidates if updated[i] != current[i].data]
             self._target(changed)
             conn.execute(sql.SNAPSHOT)
@@ -536,22 +510,6 @@ class SqliteStore:
             self._reindex({i: (current[i].objecttype, updated[i]) for i in changed})
             self._bump("update", actor, now, run_id, comment)
         return finished(result, changed, candidates)
-
-    def _updated(self, state: ObjectState, change: Mapping[str, Any]) -> dict[str, Any]:
-        ot = self.model.objecttype_names[state.objecttype]
-        data = dict(state.data)
-        for name, value in change.items():
-            definition = ot.field(name)
-            if definition is None:
-                raise InvalidChange(f"object {state.id} ({ot.name}) has no field '{name}'")
-            problem = None if value is None else value_problem(definition, value)
-            if problem:
-                raise InvalidChange(f"object {state.id}: {ot.name}.{name}: {problem}")
-            if value is None:
-                data.pop(name, None)
-            else:
-                data[name] = value
-        return data
 
     def _reindex(self, objects: Mapping[int, tuple[str, dict[str, Any]]]) -> None:
         """Replace the index rows of the objects in temp.w_ids by rows of their new data."""

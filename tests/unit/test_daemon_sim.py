@@ -19,30 +19,7 @@ from runner.spec.task import validate_task
 from runner.state.sqlite import SqliteState
 from runner.store.sqlite import SqliteStore
 from tests.conftest import ROOT
-
-
-class FakeClock:
-    """Time that moves only when the test says so."""
-
-    def __init__(self, start: datetime) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def monotonic(self) -> float:
-        return self.now().timestamp()
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += timedelta(seconds=seconds)
-
-    def set(self, when: datetime) -> None:
-        with self._lock:
-            self._now = when
-
+from tests.fake_clock import FakeClock
 
 SCHEDULES = [
     'cron: "0 */6 * * *"',
