@@ -26,7 +26,10 @@ the plan the store uses (each object's tags by primary key, a third of the work)
 stays the practical limit. The loop's default sample is 5,000 objects (it was 2,000): a few
 seconds, so that a burst of load on a shared machine does not decide its rate.
 
-    python bench/modules.py [--objects 1000000] [--sample 5000] [--seed 7] [--dir DIR]
+Each of the three is measured --repeat times (default 3), interleaved, each time on a fresh
+copy; the rates printed are the medians, with the range of the repetitions.
+
+    python bench/modules.py [--objects 1000000] [--sample 5000] [--seed 7] [--repeat 3] [--dir DIR]
 
 With --dir the built store is kept there and reused by the next run with the same
 --objects and --seed.
@@ -38,6 +41,7 @@ import argparse
 import json
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -63,6 +67,7 @@ from runner.state.sqlite import SqliteState  # noqa: E402
 from runner.store.base import Store  # noqa: E402
 from runner.store.dates import micros  # noqa: E402
 from runner.store.sqlite import PRAGMAS, SqliteStore  # noqa: E402
+from runner.store.sqlite_schema import SCHEMA_VERSION  # noqa: E402
 
 # The generator draws widths uniformly from 400..6000 for images (60 % of the objects):
 # 934 of those 5601 values are 1/6 of the images, 10 % of all objects.
@@ -98,6 +103,7 @@ def build(model: DataModel, count: int, seed: int, directory: Path) -> Path:
     wanted = {"objects": count, "seed": seed}
     if path.exists() and marker.exists() and json.loads(marker.read_text()) == wanted:
         print(f"  reusing {path}")
+        upgrade(path)
         return path
     for stale in directory.glob("base.*"):
         stale.unlink()
@@ -112,6 +118,21 @@ def build(model: DataModel, count: int, seed: int, directory: Path) -> Path:
     size = path.stat().st_size / 2**20
     print(f"  built the store in {time.perf_counter() - started:.0f} s ({size:,.0f} MiB)")
     return path
+
+
+def upgrade(path: Path) -> None:
+    """Bring a kept store to the current schema, as opening it does for a user."""
+    conn = sqlite3.connect(path)
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.close()
+    if found >= SCHEMA_VERSION:
+        return
+    started = time.perf_counter()
+    store = SqliteStore(path)
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    seconds = time.perf_counter() - started
+    print(f"  upgraded it from schema version {found} to {SCHEMA_VERSION} in {seconds:.1f} s")
 
 
 def fresh_copy(base: Path, name: str) -> Path:
@@ -221,8 +242,8 @@ INSERT INTO object_versions
 SELECT o.id, o.version, o.pool_id, o.owner_id, o.last_modified, o.deleted_at, o.deleted_by_run,
     (SELECT json_group_array(tag_id) FROM
         (SELECT tag_id FROM object_tags x WHERE x.object_id = o.id ORDER BY tag_id)),
-    o.data
-FROM temp.hit h JOIN objects o ON o.id = h.id
+    d.data
+FROM temp.hit h JOIN objects o ON o.id = h.id JOIN object_data d ON d.object_id = h.id
 """
 TAG_WRITES = (
     SELECT_HITS,
@@ -371,11 +392,18 @@ def peak_rss(args: list[str], cwd: Path) -> tuple[int, float, int]:
 # --- report -------------------------------------------------------------------------------
 
 
-def line(label: str, timing: Timing, note: str = "") -> None:
+def line(label: str, timings: list[Timing], note: str = "") -> None:
+    rates = sorted(t.rate for t in timings)
+    first = timings[0]
+    spread = f", {rates[0]:,.0f}-{rates[-1]:,.0f}" if len(rates) > 1 else ""
     print(
-        f"  {label:<44} {timing.rate:>10,.0f} objects/s"
-        f"  ({timing.objects:,} in {timing.seconds:.2f} s){note}"
+        f"  {label:<44} {median_rate(timings):>10,.0f} objects/s"
+        f"  ({first.objects:,} in {first.seconds:.2f} s{spread}){note}"
     )
+
+
+def median_rate(timings: list[Timing]) -> float:
+    return statistics.median(t.rate for t in timings)
 
 
 def compare(
@@ -385,32 +413,47 @@ def compare(
     sql: tuple[str, ...],
     write: Callable[[Store, int], object],
     sample: list[int],
+    repeat: int,
 ) -> None:
-    engine_copy = fresh_copy(base, f"{module}-runner")
-    runner, counts = run_engine(engine_copy, module)
-    runner_print = fingerprint(engine_copy)
-    remove(engine_copy)
-    sql_copy = fresh_copy(base, f"{module}-sql")
-    direct = run_sql(sql_copy, sql)
-    same = fingerprint(sql_copy) == runner_print
-    remove(sql_copy)
-    loop_copy = fresh_copy(base, f"{module}-loop")
-    loop = run_loop(loop_copy, sample, write)
-    remove(loop_copy)
-    print(f"{name} ({counts['changed']:,} of {counts['matched']:,} matched objects changed):")
+    """Each measurement `repeat` times, the three interleaved so that a burst of load on the
+    machine falls on all of them; each rate is the median of its repetitions."""
+    runner: list[Timing] = []
+    direct: list[Timing] = []
+    loop: list[Timing] = []
+    same = True
+    for round_ in range(repeat):
+        engine_copy = fresh_copy(base, f"{module}-runner")
+        timing, counts = run_engine(engine_copy, module)
+        runner.append(timing)
+        if round_ == 0:
+            runner_print = fingerprint(engine_copy)
+        remove(engine_copy)
+        sql_copy = fresh_copy(base, f"{module}-sql")
+        direct.append(run_sql(sql_copy, sql))
+        if round_ == 0:
+            same = fingerprint(sql_copy) == runner_print
+        remove(sql_copy)
+        loop_copy = fresh_copy(base, f"{module}-loop")
+        loop.append(run_loop(loop_copy, sample, write))
+        remove(loop_copy)
+    rate = median_rate(runner)
+    times = f"median of {repeat}, range" if repeat > 1 else "one run"
+    print(
+        f"{name} ({counts['changed']:,} of {counts['matched']:,} matched objects changed; {times}):"
+    )
     line(f"runner (engine, batches of {MODULES[module]().batch_size:,})", runner)
     line(
         "(a) one set-based SQL transaction",
         direct,
-        f"   runner/(a) = {runner.rate / direct.rate:.2f}x (goal >= {GOAL_SQL}x)",
+        f"   runner/(a) = {rate / median_rate(direct):.2f}x (goal >= {GOAL_SQL}x)",
     )
     line(
         f"(b) per-object loop, {len(sample):,} sampled",
         loop,
-        f"   runner/(b) = {runner.rate / loop.rate:.1f}x (goal >= {GOAL_LOOP:.0f}x)",
+        f"   runner/(b) = {rate / median_rate(loop):.1f}x (goal >= {GOAL_LOOP:.0f}x)",
     )
     print(f"  runner and (a) wrote the same rows: {'yes' if same else 'NO'}")
-    assert direct.objects == runner.objects, (direct.objects, runner.objects)
+    assert direct[0].objects == runner[0].objects, (direct[0].objects, runner[0].objects)
 
 
 def report_rss(base: Path, count: int) -> None:
@@ -433,6 +476,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--dir", type=Path, default=None, help="keep the base store here")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak RSS run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
     args = parser.parse_args()
     model = load_datamodel_file(ROOT / "datamodel.yaml").value
     assert model is not None, "datamodel.yaml does not validate: run 'runner check'"
@@ -453,9 +497,23 @@ def run(model: DataModel, args: argparse.Namespace, directory: Path) -> None:
     base = build(model, args.objects, args.seed, directory)
     sample = sample_ids(base, args.sample)
     compare(
-        "set_unset_tags (set 17, unset 20)", "set_unset_tags", base, TAG_WRITES, tag_one, sample
+        "set_unset_tags (set 17, unset 20)",
+        "set_unset_tags",
+        base,
+        TAG_WRITES,
+        tag_one,
+        sample,
+        args.repeat,
     )
-    compare("delete_objects (trash)", "delete_objects", base, TRASH_WRITES, trash_one, sample)
+    compare(
+        "delete_objects (trash)",
+        "delete_objects",
+        base,
+        TRASH_WRITES,
+        trash_one,
+        sample,
+        args.repeat,
+    )
     if not args.no_rss:
         report_rss(base, args.objects)
 

@@ -191,6 +191,8 @@ class SearchCompiler:
     # A data model has a handful of objecttypes: an index on the objecttype never narrows
     # enough, so it is kept from the planner (unary +), which then picks the element's own index.
     objecttype = "+o.objecttype_id"
+    # An object's data JSON, kept apart from its narrow `objects` row (see sqlite_schema v3).
+    data = "(SELECT d.data FROM object_data d WHERE d.object_id = o.id)"
 
     def __init__(self, catalog: Catalog, now: datetime, zone: ZoneInfo, indexes: bool) -> None:
         self.catalog = catalog
@@ -370,7 +372,7 @@ class SearchCompiler:
     def json_values(self, field: FieldInfo, values: tuple[Any, ...]) -> Sql:
         """Objects whose (not indexed) field holds one of `values` in their data JSON."""
         return Sql(
-            f"{self.objecttype} = ? AND EXISTS (SELECT 1 FROM json_each(o.data, ?) j"
+            f"{self.objecttype} = ? AND EXISTS (SELECT 1 FROM json_each({self.data}, ?) j"
             f" WHERE j.value IN ({_marks(values)}))",
             (field.objecttype_id, _json_path(field), *values),
         )
@@ -393,7 +395,7 @@ class SearchCompiler:
     def json_no_value(self, field: FieldInfo) -> Sql:
         """Objects without a value of a (not indexed) field in their data JSON."""
         return Sql(
-            "NOT (o.objecttype_id = ? AND EXISTS (SELECT 1 FROM json_each(o.data, ?)))",
+            f"NOT (o.objecttype_id = ? AND EXISTS (SELECT 1 FROM json_each({self.data}, ?)))",
             (field.objecttype_id, _json_path(field)),
         )
 
@@ -633,7 +635,7 @@ class SearchCompiler:
         """The sort key of a (not indexed) field kept in the data JSON."""
         return Sql(
             f"CASE WHEN o.objecttype_id = ?"
-            f" THEN (SELECT {pick}(j.value) FROM json_each(o.data, ?) j) END",
+            f" THEN (SELECT {pick}(j.value) FROM json_each({self.data}, ?) j) END",
             (field.objecttype_id, _json_path(field)),
         )
 

@@ -67,6 +67,7 @@ class ObjectRows(Sql):
 
 class PostgresCompiler(SearchCompiler):
     objecttype = "o.objecttype_id"
+    data = "o.data"
 
     def object_in(self, table: str, condition: str, params: tuple[Any, ...]) -> Sql:
         return ObjectRows(

@@ -11,6 +11,7 @@ is what search elements ask for, and plans do not change with the data.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -119,6 +120,9 @@ def _text_match(body: str, mode: str, phrase: int, words: str) -> int:
     return int(text_matches(body, mode, bool(phrase), json.loads(words)))
 
 
+log = logging.getLogger(__name__)
+
+
 class SqliteStore:
     """`Store` on SQLite: `SqliteStore(path, assets_dir)` creates the file, or upgrades it in
     place to the current schema version. One connection, shared by threads under a lock."""
@@ -136,6 +140,15 @@ class SqliteStore:
         if found > SCHEMA_VERSION:
             self.conn.close()
             raise SchemaTooNew(str(self.path), found, SCHEMA_VERSION)
+        if 0 < found < SCHEMA_VERSION:
+            # unconfigured, logging prints warnings on stderr: the upgrade is not silent
+            log.warning(
+                "runner: upgrading the store %s from schema version %d to %d (once; about"
+                " 35 s per million objects)",
+                self.path,
+                found,
+                SCHEMA_VERSION,
+            )
         migrate(self.conn)
         self._catalog = load_catalog(self.conn)
         self._parser: RecordParser | None = None
@@ -654,6 +667,7 @@ class SqliteStore:
         conn.execute(sql.FILL_REVERT, (json.dumps(rows),))
         conn.execute(sql.SNAPSHOT)
         conn.execute(sql.REVERT_OBJECTS)
+        conn.execute(sql.REVERT_DATA)
         for statement in sql.REVERT_TAGS:
             conn.execute(statement)
         reverted = read_states(conn, f"o.id IN {sql.TARGETS}")
@@ -759,6 +773,7 @@ class SqliteStore:
         ot_ids = catalog.objecttype_ids
         objects = [object_row(s, ot_ids[s.objecttype], log) for _, (s, log) in parsed]
         conn.executemany(sql.INSERT_OBJECTS, objects)
+        conn.executemany(sql.INSERT_DATA, [(s.id, stored_json(s.data)) for _, (s, _) in parsed])
         conn.executemany(sql.INSERT_TAGS, [(s.id, t) for _, (s, _) in parsed for t in s.tags])
         log = [(s.id, *entry) for _, (s, entries) in parsed for entry in entries]
         conn.executemany(sql.INSERT_CHANGELOG, log)

@@ -14,7 +14,6 @@ from runner.store.records import (
     ChangelogEntry,
     ObjectState,
     canonical_json,
-    stored_json,
     to_record,
     trashing_run,
 )
@@ -93,14 +92,8 @@ def kept_state(current: ObjectState, row: Sequence[Any]) -> ObjectState:
 
 
 def object_row(state: ObjectState, ot_id: int, log: Sequence[ChangelogEntry]) -> tuple[Any, ...]:
-    """The `objects` row of an imported object."""
-    return (
-        *state[:3],
-        ot_id,
-        *state[4:11],
-        trashing_run(state, log),
-        stored_json(state.data),
-    )
+    """The `objects` row of an imported object (its data goes to `object_data`)."""
+    return (*state[:3], ot_id, *state[4:11], trashing_run(state, log))
 
 
 def insert_index(conn: sqlite3.Connection, rows: IndexRows) -> None:

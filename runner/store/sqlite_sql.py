@@ -16,9 +16,10 @@ TEMP_TABLES = (
 FILL_TARGETS = f"INSERT OR IGNORE INTO temp.w_ids SELECT * FROM {JSON_LIST}"
 
 OBJECT_COLUMNS = """o.id, o.uuid, o.global_id, t.name, o.ot_id, o.version, o.pool_id,
-    o.owner_id, o.created, o.last_modified, o.deleted_at, o.deleted_by_run, o.data"""
+    o.owner_id, o.created, o.last_modified, o.deleted_at, o.deleted_by_run, d.data"""
 STATES = f"""
 SELECT {OBJECT_COLUMNS} FROM objects o JOIN objecttypes t ON t.id = o.objecttype_id
+    JOIN object_data d ON d.object_id = o.id
 WHERE {{condition}} ORDER BY o.id LIMIT ?
 """
 TAGS_OF = f"SELECT object_id, tag_id FROM object_tags WHERE object_id IN {JSON_LIST}"
@@ -94,8 +95,8 @@ INSERT INTO object_versions
 SELECT o.id, o.version, o.pool_id, o.owner_id, o.last_modified, o.deleted_at, o.deleted_by_run,
     (SELECT json_group_array(tag_id) FROM
         (SELECT tag_id FROM object_tags x WHERE x.object_id = o.id ORDER BY tag_id)),
-    o.data
-FROM objects o WHERE o.id IN {TARGETS}
+    d.data
+FROM objects o JOIN object_data d ON d.object_id = o.id WHERE o.id IN {TARGETS}
 """
 _BUMP = "UPDATE objects SET version = version + 1, last_modified = :now{marks} WHERE id IN "
 # a new version of each object in temp.w_ids, by changelog operation
@@ -116,7 +117,9 @@ INSERT OR IGNORE INTO object_tags (object_id, tag_id)
 SELECT w.id, s.value FROM temp.w_ids w, json_each(?) s
 """
 FILL_DATA = "INSERT INTO temp.w_data SELECT value ->> 0, value ->> 1 FROM json_each(?)"
-SET_DATA = "UPDATE objects SET data = n.data FROM temp.w_data n WHERE objects.id = n.id"
+SET_DATA = """
+UPDATE object_data SET data = n.data FROM temp.w_data n WHERE object_data.object_id = n.id
+"""
 TEXT_ROWS_OF_TARGETS = f"""
 SELECT f.rowid FROM temp.w_ids w JOIN text_fts f
     ON f.rowid >= (w.id << {OBJECT_SHIFT}) AND f.rowid < ((w.id + 1) << {OBJECT_SHIFT})
@@ -130,7 +133,7 @@ DELETE_OBJECTS = (
     *DELETE_INDEX,
     *(
         f"DELETE FROM {table} WHERE object_id IN {TARGETS}"
-        for table in ("object_tags", "changelog", "object_versions")
+        for table in ("object_tags", "changelog", "object_versions", "object_data")
     ),
     f"DELETE FROM objects WHERE id IN {TARGETS}",
 )
@@ -151,10 +154,15 @@ FILL_REVERT = """
 INSERT INTO temp.w_revert SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)
 """
 REVERT_OBJECTS = """
-UPDATE objects SET pool_id = v.pool_id, owner_id = v.owner_id, data = v.data,
+UPDATE objects SET pool_id = v.pool_id, owner_id = v.owner_id,
     deleted_at = v.deleted_at, deleted_by_run = v.deleted_by_run
 FROM temp.w_revert r JOIN object_versions v ON v.object_id = r.id AND v.version = r.version
 WHERE objects.id = r.id
+"""
+REVERT_DATA = """
+UPDATE object_data SET data = v.data
+FROM temp.w_revert r JOIN object_versions v ON v.object_id = r.id AND v.version = r.version
+WHERE object_data.object_id = r.id AND object_data.data IS NOT v.data
 """
 REVERT_TAGS = (
     f"DELETE FROM object_tags WHERE object_id IN {TARGETS}",
@@ -180,7 +188,8 @@ SELECT o.id, o.objecttype_id, o.ot_id FROM json_each(?) j
 JOIN objects o ON o.objecttype_id = j.value ->> 0 AND o.ot_id = j.value ->> 1
 WHERE o.id NOT IN {JSON_LIST}
 """
-INSERT_OBJECTS = "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_OBJECTS = "INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_DATA = "INSERT INTO object_data (object_id, data) VALUES (?, ?)"
 INSERT_TAGS = "INSERT INTO object_tags (object_id, tag_id) VALUES (?, ?)"
 INSERT_CHANGELOG = """
 INSERT INTO changelog (object_id, version, operation, user_id, time, run_id, comment)
@@ -193,8 +202,8 @@ USAGE = {
     "objecttype": "SELECT count(*) FROM objects WHERE objecttype_id = ?",
     "tagged": """SELECT count(DISTINCT t.object_id) FROM object_tags t
         JOIN objects o ON o.id = t.object_id WHERE o.objecttype_id = ?""",
-    "field": """SELECT count(*) FROM objects
-        WHERE objecttype_id = ? AND json_type(data, ?) IS NOT NULL""",
+    "field": """SELECT count(*) FROM objects o JOIN object_data d ON d.object_id = o.id
+        WHERE o.objecttype_id = ? AND json_type(d.data, ?) IS NOT NULL""",
     "pool": "SELECT count(*) FROM objects WHERE pool_id = ?",
     "tag": "SELECT count(*) FROM object_tags WHERE tag_id = ?",
     "owner": "SELECT count(*) FROM objects WHERE owner_id = ?",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -39,7 +40,9 @@ def test_the_file_is_wal_with_busy_timeout_and_foreign_keys(sqlite_store: Sqlite
     assert versions == list(range(1, SCHEMA_VERSION + 1))
 
 
-def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+def test_a_version_1_file_is_upgraded_in_place(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
     migrate(conn, target=1)  # as the first release left it: no full-text index yet
@@ -55,11 +58,42 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
 
     store = SqliteStore(path)
     assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert f"upgrading the store {path} from schema version 1 to {SCHEMA_VERSION}" in caplog.text
     found = store.search(
         request(search=[{"type": "match", "string": "harbour"}]), user="root", now=NOW
     )
     assert [r["_system_object_id"] for r in found.records] == [7]
+    # version 3: the data JSON moved to object_data, the objects table rebuilt without it
+    assert store.get([7])[0]["images"]["title"] == "Old harbour"
+    columns = [row[1] for row in store.conn.execute("PRAGMA table_info(objects)")]
+    assert "data" not in columns and "deleted_by_run" in columns
+    assert store.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert store.conn.execute("PRAGMA foreign_key_check").fetchall() == []
     store.close()
+
+
+def test_processes_opening_a_new_file_at_once_apply_each_version_once(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        barrier.wait()
+        try:
+            SqliteStore(path).close()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    conn = sqlite3.connect(path)
+    versions = [row[0] for row in conn.execute("SELECT version FROM schema_version")]
+    conn.close()
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
 
 
 def test_a_newer_file_is_refused(tmp_path: Path) -> None:
