@@ -62,7 +62,14 @@ from runner.runs.notify import Notifier
 from runner.schedule import Timetable, task_zone, timetable
 from runner.schedule.missed import Due, due_fires
 from runner.spec.task import AnyTask
-from runner.state.base import DAEMON_HEARTBEAT, FireRecord, RunRecord, TaskState, Trigger
+from runner.state.base import (
+    DAEMON_HEARTBEAT,
+    FireRecord,
+    RunRecord,
+    StateStore,
+    TaskState,
+    Trigger,
+)
 
 HEARTBEAT = DAEMON_HEARTBEAT
 FireKind = Literal["schedule", "at"]
@@ -630,8 +637,17 @@ class Daemon:
                 live.cancel.cancel("replaced")
         self._start(task_id, spec, fires, replacing=running if concurrency == "replace" else [])
 
-    def _skip(self, task_id: str, spec: AnyTask, instant: datetime, why: str) -> None:
-        self.state.set_fire_outcome(task_id, instant, "skipped", why)
+    def _skip(
+        self,
+        task_id: str,
+        spec: AnyTask,
+        instant: datetime,
+        why: str,
+        state: StateStore | None = None,
+    ) -> None:
+        """Record a fire as skipped, through `state` from a run's worker thread (the daemon's
+        own connection belongs to its loop, whose transactions it must not interleave with)."""
+        (state or self.state).set_fire_outcome(task_id, instant, "skipped", why)
         message = f"fire at {instant.isoformat()} skipped: {why} (concurrency: forbid)"
         log_fire(
             self.workspace.config.logs_dir,
@@ -754,7 +770,7 @@ class Daemon:
             outcome = execute(request, env, cancel=live.cancel, started=started)
         except RunRefused as exc:
             if instant is not None:
-                self._skip(live.task_id, spec, instant, str(exc))
+                self._skip(live.task_id, spec, instant, str(exc), state)
             return None
         except RunnerError as exc:
             self.events.emit(
