@@ -390,6 +390,10 @@ class _Run:
         self.module = job.module()
         self.extra: dict[str, Any] = {}
         self.safe_until = env.clock.monotonic() + env.lease.total_seconds() * LEASE_SAFE_SHARE
+        # Every line goes out only while the lease is safely held: a process paused past its
+        # lease (SIGSTOP, a frozen VM) between a batch's commit and its log lines finds out at
+        # its next line, after the process that took the run over wrote run_finished.
+        self.log.guard = self._hold_lease
         self.ctx = RunContext(
             task_id=job.task_id,
             spec=job.spec,
@@ -406,7 +410,10 @@ class _Run:
         )
 
     def go(self) -> RunOutcome:
-        self._started()
+        try:
+            self._started()
+        except _LeaseLost:
+            return self._taken_over()
         status: Status = "success"
         reason: str | None = None
         error: str | None = None
@@ -602,7 +609,10 @@ class _Run:
 
     def _finished(self, status: Status, reason: str | None, error: str | None) -> RunOutcome:
         now = self.env.clock.now()
-        if not self._notify(now, status, reason, error):
+        try:
+            if not self._notify(now, status, reason, error):
+                return self._taken_over()
+        except _LeaseLost:
             return self._taken_over()
         closed = self.env.state.finish(
             self.record.run_id,
@@ -615,6 +625,7 @@ class _Run:
         )
         if not closed:
             return self._taken_over()
+        self.log.guard = None  # closed by us: the lease is gone, run_finished is ours to write
         duration = _seconds(now - self.record.started)
         message = f"run {status}" + (f" ({reason})" if reason else "") + f" in {duration} s"
         level = "info" if status == "success" else "error"

@@ -60,8 +60,13 @@ class RunLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.seq = _last_seq(path)
         self._file: IO[str] = path.open("a", encoding="utf-8")
+        # called before each line: the run engine's lease check, which raises rather than let
+        # a process that lost its run (paused past its lease) write another line
+        self.guard: Callable[[], None] | None = None
 
     def write(self, level: str, event: str, msg: str, **extra: Any) -> dict[str, Any]:
+        if self.guard is not None:
+            self.guard()
         self.seq += 1
         line = {
             "ts": iso_ms(self._now()),
