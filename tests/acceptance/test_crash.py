@@ -12,6 +12,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, run_cli
 
 OBJECTS = 100_000
@@ -63,6 +65,7 @@ def wait_for_batches(
     raise AssertionError("the run did not get going")
 
 
+@pytest.mark.slow
 def test_killed_run_is_closed_and_resumed_with_every_object_changed_once(tmp_path):
     for name in ("runner.yaml", "datamodel.yaml"):
         shutil.copy(ROOT / name, tmp_path / name)

@@ -139,6 +139,7 @@ def test_the_watcher_follows_every_kind_of_change(repo: Path, tmp_path: Path) ->
 OBJECTS = 30_000
 
 
+@pytest.mark.slow
 def test_a_daemon_killed_during_a_run_is_resumed_by_the_next(repo: Path, tmp_path: Path) -> None:
     records = "\n".join(
         json.dumps(

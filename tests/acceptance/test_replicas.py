@@ -74,6 +74,7 @@ search:
 """
 
 
+@pytest.mark.slow
 def test_three_replicas_run_every_fire_of_a_simulated_hour_exactly_once(tmp_path, pg_dsn):
     tasks = {f"t{i:02}": BUSY.format(index=i) for i in range(50)}
     # the drivers renew leases only between ticks: a lease long enough for a loaded machine

@@ -77,6 +77,7 @@ def test_an_unmigrated_postgres_state_is_refused_with_what_to_run(repo, password
         assert password not in result.out + result.err
 
 
+@pytest.mark.slow
 def test_after_migrate_runs_fires_and_daemons_are_kept_in_postgres(repo, pg_dsn, password):
     env = {PASSWORD_VARIABLE: password}
     where = masked(state_url(pg_dsn))

@@ -311,6 +311,7 @@ def open_store_fixture(request: pytest.FixtureRequest) -> Callable[[str, Path], 
     return lambda backend, directory: BACKENDS[backend](request, directory, MODEL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 @settings(max_examples=70, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=records(), batch=st.lists(queries(), min_size=1, max_size=8))
