@@ -67,8 +67,10 @@ from runner.store.sqlite import SqliteStore  # noqa: E402
 from tests.pg_server import PgServer, start_server  # noqa: E402
 
 OpenPostgres = Callable[[Path], Store]  # a store of one database, given the assets directory
-MODULES = (("set_unset_tags", "set_unset_tags (set 17, unset 20)", tag_one),)
-MODULES += (("delete_objects", "delete_objects (trash)", trash_one),)
+MODULES: tuple[tuple[str, str, Callable[[Store, int], object]], ...] = (
+    ("set_unset_tags", "set_unset_tags (set 17, unset 20)", tag_one),
+    ("delete_objects", "delete_objects (trash)", trash_one),
+)
 
 
 @dataclass(frozen=True)
