@@ -67,7 +67,7 @@ from runner.state.sqlite import SqliteState  # noqa: E402
 from runner.store.base import Store  # noqa: E402
 from runner.store.dates import micros  # noqa: E402
 from runner.store.sqlite import PRAGMAS, SqliteStore  # noqa: E402
-from runner.store.sqlite_schema import SCHEMA_VERSION  # noqa: E402
+from runner.store.sqlite_schema import SCHEMA_VERSION, schema_version  # noqa: E402
 
 # The generator draws widths uniformly from 400..6000 for images (60 % of the objects):
 # 934 of those 5601 values are 1/6 of the images, 10 % of all objects.
@@ -123,7 +123,7 @@ def build(model: DataModel, count: int, seed: int, directory: Path) -> Path:
 def upgrade(path: Path) -> None:
     """Bring a kept store to the current schema, as opening it does for a user."""
     conn = sqlite3.connect(path)
-    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    found = schema_version(conn)
     conn.close()
     if found >= SCHEMA_VERSION:
         return

@@ -225,29 +225,28 @@ CREATE INDEX objects_trashed_by ON objects (deleted_by_run) WHERE deleted_by_run
 FILL_CHUNK = 5000
 
 
-def _v1(conn: sqlite3.Connection) -> None:
-    for statement in _statements(V1):
-        conn.execute(statement)
+def _script(text: str) -> Step:
+    """A step that runs the statements of a script, in order."""
+
+    def step(conn: sqlite3.Connection) -> None:
+        for statement in _statements(text):
+            conn.execute(statement)
+
+    return step
 
 
 def _v2(conn: sqlite3.Connection) -> None:
-    for statement in _statements(V2):
-        conn.execute(statement)
+    _script(V2)(conn)
     catalog = load_catalog(conn)
     if catalog is not None:
         fill_text_index(conn, catalog)
-
-
-def _v3(conn: sqlite3.Connection) -> None:
-    for statement in _statements(V3):
-        conn.execute(statement)
 
 
 def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";\n") if part.strip()]
 
 
-MIGRATIONS: dict[int, Step] = {1: _v1, 2: _v2, 3: _v3}
+MIGRATIONS: dict[int, Step] = {1: _script(V1), 2: _v2, 3: _script(V3)}
 # The tables whose foreign keys a step must leave intact, checked before it commits. Version 3
 # copies every object with its id, so the rows that refer to objects still find theirs; a
 # check of the whole file would take most of the upgrade (34 of 65 s for 1,000,000 objects).

@@ -6,17 +6,18 @@ from __future__ import annotations
 import io
 import os
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from runner.daemon.events import EventSink
 from runner.daemon.scheduler import Daemon, DaemonOptions
-from runner.runs.ids import new_run_id
 from runner.runs.log import fires_log_path
 from runner.state.base import Lease, RunRecord
 from runner.state.sqlite import SqliteState
 from tests.fake_clock import FakeClock
 from tests.unit.test_daemon_sim import drive, make_repo
+from tests.unit.test_state_contract import make_run
 
 T0 = datetime(2026, 3, 2, 8, 0, 30, tzinfo=UTC)
 TASK = (
@@ -28,17 +29,10 @@ TASK = (
 
 def manual_run(task_id: str, started: datetime) -> RunRecord:
     """A run in progress in another live process on this host, as `runner run` holds it."""
-    owner = f"{socket.gethostname()}:{os.getpid()}:manual"
-    return RunRecord(
-        run_id=new_run_id(started),
-        task_id=task_id,
-        trigger="manual",
-        started=started,
-        spec_hash="a" * 64,
-        run_as="root",
-        dry_run=False,
-        log_path=f"/logs/{task_id}/manual.jsonl",
-        lease=Lease(owner, socket.gethostname(), os.getpid(), started + timedelta(hours=1)),
+    host, pid = socket.gethostname(), os.getpid()
+    run = make_run(task_id, started=started, run_as="root")
+    return replace(
+        run, lease=Lease(f"{host}:{pid}:manual", host, pid, started + timedelta(hours=1))
     )
 
 
